@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # reader used by the tests, and what the throw-away test host boots with.
 APT_PACKAGES=(
   qemu-utils lvm2 e2fsprogs util-linux python3 libvhdi-utils
-  qemu-system-x86 busybox-static nfs-kernel-server hyperfine
+  qemu-system-x86 busybox-static nfs-kernel-server hyperfine time
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -38,6 +38,18 @@ export const env = {
   stateDb: () => fromEnv('SMCTL_DB', '/var/lib/smapi-ts/state.db'),
   /** Plug-in directory a toolstack scans; ours install there by default. */
   smDir: () => fromEnv('SM_DIR', '/opt/xensource/sm'),
+  /**
+   * LVM without device-mapper: `1` adds `--driverloaded n` to every LVM command
+   * (metadata only, nothing is activated), `0` never adds it, unset = auto-detect
+   * (no usable /dev/mapper/control → add it). See src/sdk/tools/lvm.ts.
+   */
+  lvmNoDeviceMapper: (): 'auto' | 'yes' | 'no' => {
+    const v = fromEnv('SM_LVM_NO_DM', '');
+    if (v === '1') return 'yes';
+    if (v === '0') return 'no';
+    if (v === '') return 'auto';
+    throw new Error(`SM_LVM_NO_DM=${JSON.stringify(v)} is not allowed: use 1, 0, or leave it unset (auto-detect)`);
+  },
 };
 
 /**
@@ -52,5 +64,16 @@ export function vhdUtilPath(): string {
     const candidate = join(dir, 'vhd-util');
     if (existsSync(candidate)) return candidate;
   }
+  return resolve(PACKAGE_ROOT, 'bin', 'vhd-util');
+}
+
+/**
+ * The vhd-util with smapi-ts's extensions (`export`, `write`), which blktap's
+ * lacks: $SM_VHD_UTIL_EXT, else this package's bin/vhd-util. Used only for those
+ * extension commands, so a host with real blktap still runs blktap for the rest.
+ */
+export function vhdUtilExtensionsPath(): string {
+  const explicit = process.env['SM_VHD_UTIL_EXT'];
+  if (explicit) return explicit;
   return resolve(PACKAGE_ROOT, 'bin', 'vhd-util');
 }

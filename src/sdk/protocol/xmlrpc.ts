@@ -4,7 +4,7 @@
 // `<value>text</value>` strings, `<value/>`, every scalar type, arrays, structs
 // and any Unicode. Encoding writes what Python's xmlrpc.client.dumps writes,
 // because that is what sm's drivers print and what xapi has always parsed.
-import { SaxesParser, type SaxesTagPlain } from 'saxes';
+import { parseXml, XmlElement, XmlText } from '@rgrove/parse-xml';
 
 export type XmlRpcValue =
   | string
@@ -34,8 +34,10 @@ export class XmlRpcParseError extends Error {
 }
 
 // ---------------------------------------------------------------------------
-// Parsing: a small tree is built with saxes (strict, well-formedness checked),
-// then walked by the XML-RPC rules below.
+// Parsing: @rgrove/parse-xml (a maintained, strict, dependency-free XML parser)
+// checks well-formedness and builds the document; this module only maps its
+// elements to XML-RPC values. DOCTYPE is refused: XML-RPC has none, and an
+// entity declaration is the classic way to blow up a parser.
 
 interface Elem {
   name: string;
@@ -43,32 +45,27 @@ interface Elem {
   text: string;
 }
 
+function toElem(node: XmlElement): Elem {
+  const el: Elem = { name: node.name, children: [], text: '' };
+  for (const child of node.children) {
+    if (child instanceof XmlElement) el.children.push(toElem(child));
+    else if (child instanceof XmlText) el.text += child.text;
+  }
+  return el;
+}
+
 function parseTree(xml: string): Elem {
-  const parser = new SaxesParser({ xmlns: false, position: false });
-  const root: Elem = { name: '#root', children: [], text: '' };
-  const stack: Elem[] = [root];
-  let failure: Error | undefined;
-  parser.on('error', (e) => {
-    failure ??= e;
-  });
-  parser.on('opentag', (tag: SaxesTagPlain) => {
-    const el: Elem = { name: tag.name, children: [], text: '' };
-    stack[stack.length - 1]!.children.push(el);
-    stack.push(el);
-  });
-  parser.on('closetag', () => {
-    stack.pop();
-  });
-  const onText = (t: string) => {
-    stack[stack.length - 1]!.text += t;
-  };
-  parser.on('text', onText);
-  parser.on('cdata', onText);
-  parser.write(xml).close();
-  if (failure) throw new XmlRpcParseError(`not well-formed XML: ${failure.message}`);
-  const [top, ...rest] = root.children;
-  if (!top || rest.length > 0) throw new XmlRpcParseError('document must have exactly one root element');
-  return top;
+  if (/<!DOCTYPE/i.test(xml)) throw new XmlRpcParseError('not well-formed XML-RPC: DOCTYPE declarations are not allowed');
+  let doc;
+  try {
+    doc = parseXml(xml);
+  } catch (e) {
+    // The parser's message quotes the offending line with a caret; keep its first line.
+    const msg = e instanceof Error ? (e.message.split('\n')[0] ?? e.message) : String(e);
+    throw new XmlRpcParseError(`not well-formed XML: ${msg}`);
+  }
+  if (!doc.root) throw new XmlRpcParseError('not well-formed XML: no root element');
+  return toElem(doc.root);
 }
 
 function only(el: Elem, name: string, what: string): Elem {

@@ -1,0 +1,19 @@
+// DRIVER_INFO of the `lvm` SR type (LVMSR). Capabilities list only what this
+// driver implements today; each one is added together with its handlers.
+import { defineDriverInfo, PREFERRED_IMAGE_FORMATS_KEY } from '../../src/driver-info.js';
+
+export const DRIVER_INFO = defineDriverInfo({
+  name: 'Local VHD, QCOW2 and raw on LVM',
+  description: 'smapi-ts SR driver that stores disks as VHD, QCOW2 or raw images on Logical Volumes within a locally-attached Volume Group',
+  vendor: 'smapi-ts project',
+  copyright: '(C) 2026 smapi-ts contributors',
+  driver_version: '0.1.0',
+  required_api_version: '1.0',
+  capabilities: [],
+  configuration: [
+    { key: 'device', description: 'local device path (required) (e.g. /dev/sda3)' },
+    PREFERRED_IMAGE_FORMATS_KEY,
+  ],
+  supported_image_formats: ['vhd', 'qcow2', 'raw'],
+  default_image_format: 'vhd',
+});
