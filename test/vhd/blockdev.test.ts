@@ -1,0 +1,45 @@
+// VHDs on block devices (how LVM SRs hold them): a loop device stands in for an LV.
+// blktap writes in place, keeps the primary footer at the end of the device, and
+// never truncates.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MiB, ok, prng, randomBuffer, readAt, tempDir, vhdUtil } from './helpers.js';
+
+let t: ReturnType<typeof tempDir>;
+let loop = '';
+beforeAll(() => {
+  t = tempDir('blk');
+  const img = join(t.dir, 'lv.img');
+  writeFileSync(img, '');
+  truncateSync(img, 64 * MiB);
+  loop = execFileSync('losetup', ['-f', '--show', img], { encoding: 'utf8' }).trim();
+});
+afterAll(() => {
+  try {
+    if (loop) execFileSync('losetup', ['-d', loop]);
+  } finally {
+    t.cleanup();
+  }
+});
+
+describe('VHD on a loop device', () => {
+  it('create, write, hide, scan, check and snapshot onto a file', () => {
+    ok(['create', '-n', loop, '-s', '40']);
+    // primary footer at the end of the device, copy at 0
+    expect(readAt(loop, 64 * MiB - 512, 8).toString()).toBe('conectix');
+    expect(readAt(loop, 64 * MiB - 512, 512).equals(readAt(loop, 0, 512))).toBe(true);
+    const data = randomBuffer(prng(5), 3 * MiB);
+    ok(['write', '-n', loop, '-o', '4096'], { input: data });
+    expect(vhdUtil(['read', '-n', loop, '-R', '4096', '-c', String(3 * MiB)]).raw.equals(data)).toBe(true);
+    ok(['set', '-n', loop, '-f', 'hidden', '-v', '1']);
+    expect(readAt(loop, 64 * MiB - 512, 512)[85]).toBe(1);
+    const name = loop.split('/').pop();
+    expect(ok(['scan', '-f', loop])).toBe(`vhd=${name} capacity=${40 * MiB} size=${64 * MiB} hidden=1 parent=none\n`);
+    expect(ok(['check', '-n', loop])).toBe(`${loop} is valid\n`);
+    const child = join(t.dir, 'child.vhd');
+    ok(['snapshot', '-n', child, '-p', loop]);
+    expect(ok(['query', '-n', child, '-p', '-d'])).toBe(`${loop}\nchain depth: 2\n`);
+  });
+});
