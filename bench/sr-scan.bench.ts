@@ -1,0 +1,120 @@
+// sr_scan of a file SR holding 1000 VDIs (500 two-deep chains: 250 VHD,
+// 200 qcow2, 50 raw bases with qcow2 leaves; every base hidden), against a
+// bare `vhd-util scan -f -c -m <sr>/*.vhd` of the same directory in the same run.
+// Figures (median of ROUNDS):
+//   * core scan: readInventory (all headers, all formats) in-process;
+//   * driver sr_scan: the real FileSR executable run by smctl against its
+//     XenAPI endpoint and DB, steady state (the first scan introduced all records);
+// each as a ratio to the bare vhd-util scan. Goal: driver sr_scan ≤ 1.5×.
+// Run: npx tsx bench/sr-scan.bench.ts   (needs dist/ built: npx tsc -p tsconfig.build.json)
+import { execa } from 'execa';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { vhdUtilPath } from '../src/sdk/env.js';
+import { readInventory } from '../src/sdk/file-sr/inventory.js';
+import { opsFor } from '../src/sdk/formats/index.js';
+import { runTool } from '../src/sdk/tools/run.js';
+import { createVhd, snapshotVhd } from '../src/sdk/vhd/create.js';
+import { setHidden } from '../src/sdk/vhd/ops.js';
+
+const ROUNDS = 3;
+const GOAL = 1.5;
+const ROOT = resolve(import.meta.dirname, '..');
+const MiB = 1024 * 1024;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+async function pool<T>(items: T[], width: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (i < items.length) await fn(items[i++]!);
+  }));
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(process.env['SMAPI_BENCH_TMP'] ?? '/var/tmp', 'smapi-bench-scan-'));
+  const location = join(dir, 'sr');
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    SMCTL_DB: join(dir, 'state.db'),
+    SM_LOG_FILE: join(dir, 'SMlog'),
+    SM_LOCK_DIR: join(dir, 'lock'),
+    SM_RUN_DIR: join(dir, 'run'),
+    SM_SR_MOUNT_ROOT: join(dir, 'mnt'),
+  };
+  delete env['SM_DIR'];
+  delete env['SM_FIST'];
+  const smctl = async (...args: string[]) => (await execa(process.execPath, [join(ROOT, 'bin', 'smctl'), ...args], { env, extendEnv: false })).stdout.trim();
+  try {
+    const sr = await smctl('sr-create', 'type=file', `device-config:location=${location}`, 'name-label=bench');
+    // Fixture: VHDs written in-process by our VHD library (the bench measures scanning, not creating).
+    const t0 = performance.now();
+    const p = (u: string, ext: string) => join(location, `${u}.${ext}`);
+    for (let i = 0; i < 250; i++) {
+      const base = randomUUID();
+      createVhd(p(base, 'vhd'), 8);
+      snapshotVhd(p(randomUUID(), 'vhd'), p(base, 'vhd'));
+      setHidden(p(base, 'vhd'), 1);
+    }
+    const qTemplate = join(dir, 'template.qcow2');
+    await opsFor('qcow2').create(qTemplate, 8 * MiB);
+    const rTemplate = join(dir, 'template.raw');
+    writeFileSync(rTemplate, Buffer.alloc(0));
+    const chains: { base: string; ext: 'qcow2' | 'raw' }[] = [];
+    for (let i = 0; i < 200; i++) chains.push({ base: randomUUID(), ext: 'qcow2' });
+    for (let i = 0; i < 50; i++) chains.push({ base: randomUUID(), ext: 'raw' });
+    for (const c of chains) {
+      if (c.ext === 'qcow2') copyFileSync(qTemplate, p(c.base, 'qcow2'));
+      else {
+        writeFileSync(p(c.base, 'raw'), Buffer.alloc(0));
+        await opsFor('raw').resize(p(c.base, 'raw'), 8 * MiB);
+      }
+    }
+    await pool(chains, 4, async (c) => {
+      await opsFor('qcow2').snapshot({ path: p(c.base, c.ext), format: c.ext }, p(randomUUID(), 'qcow2'));
+      await opsFor(c.ext).setHidden(p(c.base, c.ext), true);
+    });
+    const made = (await readInventory(location)).vdis.size;
+    if (made !== 1000) throw new Error(`fixture has ${made} images, expected 1000`);
+    console.log(`fixture: 1000 images (500 chains) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const first = await timed(() => smctl('sr-scan', `uuid=${sr}`));
+    const srDir = join(env['SM_SR_MOUNT_ROOT']!, sr);
+
+    const bare: number[] = [];
+    const core: number[] = [];
+    const driver: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      bare.push(await timed(() => runTool([vhdUtilPath(), 'scan', '-f', '-c', '-m', join(srDir, '*.vhd')])));
+      core.push(await timed(() => readInventory(srDir)));
+      driver.push(await timed(() => smctl('sr-scan', `uuid=${sr}`)));
+    }
+    const records = Number(await smctl('vdi-list', `sr-uuid=${sr}`, '--minimal').then((o) => o.split(',').filter(Boolean).length, () => NaN));
+    const last = readFileSync(env['SM_LOG_FILE']!, 'utf8').split('\n').filter((l) => l.includes('sr_scan: ')).at(-1) ?? '';
+    console.log(`last scan: ${last.replace(/^.*sr_scan: /, '')}`);
+    const b = median(bare);
+    const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
+    console.log(`records in the DB after scan: ${Number.isNaN(records) ? 'n/a' : records} (500 leaves + 500 hidden bases with children)`);
+    console.log(`first sr_scan (introduces every record): ${fmt(first)}`);
+    console.log(`bare vhd-util scan (500 VHDs):           ${fmt(b)}  (baseline 1.00x)`);
+    console.log(`core scan, in-process (1000 images):     ${fmt(median(core))}  ${(median(core) / b).toFixed(2)}x`);
+    console.log(`driver sr_scan via smctl (steady state): ${fmt(median(driver))}  ${(median(driver) / b).toFixed(2)}x  goal <= ${GOAL}x  ${median(driver) / b <= GOAL ? 'MET' : 'MISSED'}`);
+  } finally {
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${dir}/`));
+    for (const m of mounts) await execa('umount', [m], { reject: false });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+mkdirSync('/var/tmp', { recursive: true });
+await main();
