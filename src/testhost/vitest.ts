@@ -110,7 +110,8 @@ export function describeInTestHost(title: string, fileUrl: string, body: () => v
   describe(title, () => {
     it('passes inside the test host', { timeout: timeoutMs }, async () => {
       const escaped = title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      const r = await runVitestInTestHost([fileUrl], { testNamePattern: `^${escaped} ` });
+      // The boot may run as long as the host-side test waits for it.
+      const r = await runVitestInTestHost([fileUrl], { testNamePattern: `^${escaped} `, config: { timeoutMs } });
       const failed = r.cases.filter((c) => c.status === 'failed');
       const passed = r.cases.filter((c) => c.status === 'passed');
       const report = failed.map((c) => `✗ ${c.fullName}\n${c.failureMessages.join('\n')}`).join('\n\n');

@@ -1,0 +1,35 @@
+// DRIVER_INFO of the `ext` SR type (EXTSR). Capabilities list only what this
+// driver implements today; each one is added together with its handlers.
+import { defineDriverInfo, PREFERRED_IMAGE_FORMATS_KEY } from '../../src/driver-info.js';
+
+export const DRIVER_INFO = defineDriverInfo({
+  name: 'Local EXT4 VHD, QCOW2 and raw',
+  description: 'smapi-ts SR driver that stores disks as VHD, QCOW2 or raw image files on a local EXT4 filesystem, created inside an LVM volume',
+  vendor: 'smapi-ts project',
+  copyright: '(C) 2026 smapi-ts contributors',
+  driver_version: '0.1.0',
+  required_api_version: '1.0',
+  capabilities: [
+    'SR_PROBE',
+    'SR_UPDATE',
+    'VDI_CREATE',
+    'VDI_DELETE',
+    'VDI_ATTACH',
+    'VDI_DETACH',
+    'VDI_ACTIVATE',
+    'VDI_DEACTIVATE',
+    'VDI_CLONE',
+    'VDI_SNAPSHOT',
+    'VDI_RESIZE',
+    'VDI_INTRODUCE',
+    'VDI_UPDATE',
+    'VDI_GENERATE_CONFIG',
+    'THIN_PROVISIONING',
+  ],
+  configuration: [
+    { key: 'device', description: 'local device path (required) (e.g. /dev/sda3)' },
+    PREFERRED_IMAGE_FORMATS_KEY,
+  ],
+  supported_image_formats: ['vhd', 'qcow2', 'raw'],
+  default_image_format: 'vhd',
+});

@@ -1,0 +1,302 @@
+// The `nfs` SR type, laid out exactly as xapi's NFSSR (spec/sm-spec.md §5.4):
+// the SR is the directory <serverpath>/<sr_uuid> of an NFS export, soft-mounted
+// at <SM_SR_MOUNT_ROOT>/<sr_uuid> with sm's option string. Only how that mount
+// comes to exist and goes away lives here; the VDI side is the file-SR core.
+//
+// A dead or hung server must never hang a call: the server's NFS port is
+// checked first with a short TCP connect (NFSTarget), mounts are soft with
+// timeo/retrans, and every mount/umount runs under a time limit. Calls for other
+// SRs are never blocked: the lock is per SR.
+import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { mkdirSync, mkdtempSync, readdirSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { isIP, Socket } from 'node:net';
+import { join } from 'node:path';
+import { env } from '../../src/sdk/env.js';
+import { SRError } from '../../src/sdk/errors/sr-error.js';
+import { fileSrHandlers, type FileSrType, type SrCall } from '../../src/sdk/file-sr/handlers.js';
+import { srDirFor, UUID_RE } from '../../src/sdk/file-sr/paths.js';
+import type { StringMap } from '../../src/sdk/protocol/requests.js';
+import { escapeXml } from '../../src/sdk/protocol/xmlrpc.js';
+import { isMountPoint, umount } from '../../src/sdk/tools/mount.js';
+import { nfsMount, nfsTransportFor, normalizeNfsVersion, showmount, type NfsExport, type NfsMountOptions } from '../../src/sdk/tools/nfs.js';
+import { DRIVER_INFO } from './info.js';
+
+export const NFS_PORT = 2049;
+/** sm's socket timeout for the reachability check. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+/** Upper bound for one mount.nfs / umount / showmount run (a hung server must not hang the call). */
+export const NFS_TOOL_TIMEOUT_MS = 60_000;
+
+/** The NFS location an SR call names, validated. */
+export interface NfsTarget {
+  server: string;
+  serverpath: string;
+  version: string;
+  transport: NfsMountOptions['transport'];
+  options: string | undefined;
+}
+
+/** device-config:server, required (ConfigServerMissing, 102). */
+export function serverOf(dc: StringMap): string {
+  const s = dc['server']?.trim();
+  if (s === undefined || s === '') throw new SRError('ConfigServerMissing', 'device-config:server is required: the NFS server host name or IP address');
+  if (s.startsWith('-') || /[\s/,\0]/.test(s)) throw new SRError('ConfigServerMissing', `device-config:server ${JSON.stringify(s)} is not a host name or IP address`);
+  return s;
+}
+
+/** device-config:nfsversion: empty → 3; 3, 4 or 4.<minor> (NFSVersion, 72). */
+export function versionOf(dc: StringMap): string {
+  try {
+    return normalizeNfsVersion(dc['nfsversion']?.trim());
+  } catch {
+    throw new SRError('NFSVersion', `device-config:nfsversion ${JSON.stringify(dc['nfsversion'])} is not supported: use 3, 4, 4.0, 4.1 or 4.2`);
+  }
+}
+
+/** All of device-config checked, serverpath required (ConfigServerPathMissing, 101). */
+export function targetOf(dc: StringMap): NfsTarget {
+  const server = serverOf(dc);
+  const serverpath = dc['serverpath']?.trim();
+  if (serverpath === undefined || serverpath === '') {
+    throw new SRError('ConfigServerPathMissing', 'device-config:serverpath is required: the exported directory on the NFS server (e.g. /export/sr)');
+  }
+  if (!serverpath.startsWith('/') || serverpath.includes('\0') || serverpath.split('/').includes('..')) {
+    throw new SRError('ConfigServerPathMissing', `device-config:serverpath ${JSON.stringify(serverpath)} must be an absolute path without '..'`);
+  }
+  const options = dc['options']?.trim();
+  if (options !== undefined && /\s/.test(options)) throw new SRError('NFSMount', `device-config:options ${JSON.stringify(options)} must not contain spaces`);
+  return {
+    server,
+    serverpath: serverpath.length > 1 ? serverpath.replace(/\/+$/, '') : serverpath,
+    version: versionOf(dc),
+    transport: nfsTransportFor(server, dc['useUDP'] === 'true'),
+    options: options === '' ? undefined : options,
+  };
+}
+
+/**
+ * sm's check_server_tcp: a TCP connection to port 2049 within the timeout, else
+ * NFSTarget (108); a name that does not resolve → DNSError (140).
+ */
+export async function checkServerReachable(server: string, timeoutMs = CONNECT_TIMEOUT_MS, port = NFS_PORT): Promise<void> {
+  const bare = server.replace(/^\[|\]$/g, '');
+  let address = bare;
+  if (isIP(bare) === 0) {
+    try {
+      address = (await lookup(bare)).address;
+    } catch (e) {
+      throw new SRError('DNSError', `NFS server name ${bare} does not resolve: ${(e as Error).message}`);
+    }
+  }
+  await new Promise<void>((resolve, reject) => {
+    const sock = new Socket();
+    const fail = (why: string) => {
+      sock.destroy();
+      reject(new SRError('NFSTarget', `NFS server ${bare} does not answer on TCP port ${port}: ${why}`));
+    };
+    sock.setTimeout(timeoutMs, () => fail(`no answer within ${timeoutMs / 1000} s`));
+    sock.once('error', (e) => fail(e.message));
+    sock.connect({ host: address, port }, () => {
+      sock.destroy();
+      resolve();
+    });
+  });
+}
+
+function mountOptions(t: NfsTarget, remotePath: string, mountPoint: string): NfsMountOptions {
+  return {
+    server: t.server,
+    remotePath,
+    mountPoint,
+    version: t.version,
+    ...(t.transport !== undefined ? { transport: t.transport } : {}),
+    ...(t.options !== undefined ? { options: t.options } : {}),
+  };
+}
+
+/** Mount `remotePath` of the target at `mountPoint` (made if missing); NFSMount (73) on failure. */
+async function mountAt(t: NfsTarget, remotePath: string, mountPoint: string): Promise<void> {
+  await checkServerReachable(t.server);
+  mkdirSync(mountPoint, { recursive: true, mode: 0o755 });
+  try {
+    await nfsMount(mountOptions(t, remotePath, mountPoint), { timeoutMs: NFS_TOOL_TIMEOUT_MS });
+  } catch (e) {
+    try {
+      rmdirSync(mountPoint);
+    } catch {
+      /* keep the mount error */
+    }
+    throw new SRError('NFSMount', `mounting ${t.server}:${remotePath} at ${mountPoint}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Unmount and remove the mount point; a hung server gets a forced lazy unmount. NFSUnMount (74). */
+async function unmountAt(mountPoint: string): Promise<void> {
+  if (await isMountPoint(mountPoint)) {
+    try {
+      await umount({ target: mountPoint }, { timeoutMs: NFS_TOOL_TIMEOUT_MS });
+    } catch (e) {
+      const msg = (e as Error).message;
+      // Busy means in use: report it. Anything else (server gone): detach it anyway.
+      if (/busy/i.test(msg)) throw new SRError('SRInUse', `unmounting ${mountPoint}: ${msg}`, { cause: e });
+      try {
+        await umount({ target: mountPoint, force: true, lazy: true }, { timeoutMs: NFS_TOOL_TIMEOUT_MS });
+      } catch (e2) {
+        throw new SRError('NFSUnMount', `unmounting ${mountPoint}: ${(e2 as Error).message}`, { cause: e2 });
+      }
+    }
+  }
+  try {
+    rmdirSync(mountPoint);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SRError('NFSUnMount', `removing the mount point ${mountPoint}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** A scratch mount point for the export itself (create, delete, probe). */
+function scratchMountPoint(what: string): string {
+  const root = env.srMountRoot();
+  mkdirSync(root, { recursive: true });
+  return mkdtempSync(join(root, `.nfs-${what}-`));
+}
+
+async function withExportMounted<T>(t: NfsTarget, what: string, fn: (dir: string) => T | Promise<T>): Promise<T> {
+  const mp = scratchMountPoint(what);
+  try {
+    await mountAt(t, t.serverpath, mp);
+  } catch (e) {
+    try {
+      rmdirSync(mp);
+    } catch {
+      /* already gone */
+    }
+    throw e;
+  }
+  try {
+    return await fn(mp);
+  } finally {
+    await unmountAt(mp);
+  }
+}
+
+const subdirOf = (t: NfsTarget, srUuid: string) => `${t.serverpath === '/' ? '' : t.serverpath}/${srUuid}`;
+
+/** Create and remove a file: the SR must be writable (SharedFileSystemNoWrite, 461). */
+function writeTest(dir: string): void {
+  const probe = join(dir, `.sm-write-test-${randomBytes(8).toString('hex')}`);
+  try {
+    writeFileSync(probe, 'x');
+    unlinkSync(probe);
+  } catch (e) {
+    throw new SRError('SharedFileSystemNoWrite', `${dir} is not writable: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** `<nfs-exports>` as sm writes it to stderr when probing without serverpath. */
+export function exportsXml(server: string, exports: readonly NfsExport[]): string {
+  const lines = ['<?xml version="1.0" ?>', '<nfs-exports>'];
+  for (const e of exports) {
+    lines.push(
+      '\t<Export>',
+      `\t\t<Target>${escapeXml(server)}</Target>`,
+      `\t\t<Path>${escapeXml(e.path)}</Path>`,
+      `\t\t<Accesslist>${escapeXml(e.clients.join(','))}</Accesslist>`,
+      '\t</Export>',
+    );
+  }
+  lines.push('</nfs-exports>', '');
+  return lines.join('\n');
+}
+
+export function srListXml(uuids: readonly string[]): string {
+  if (uuids.length === 0) return '<?xml version="1.0" ?>\n<SRlist/>\n';
+  return ['<?xml version="1.0" ?>', '<SRlist>', ...uuids.flatMap((u) => ['\t<SR>', `\t\t<UUID>${escapeXml(u)}</UUID>`, '\t</SR>']), '</SRlist>', ''].join('\n');
+}
+
+export const NFS_SR: FileSrType = {
+  srType: 'nfs',
+  storageType: 'nfs',
+  info: DRIVER_INFO,
+
+  async create(req) {
+    const t = targetOf(req.device_config);
+    const srDir = srDirFor(req.sr_uuid);
+    if (await isMountPoint(srDir)) throw new SRError('NFSAttached', `SR ${req.sr_uuid} is already mounted at ${srDir}`);
+    await withExportMounted(t, 'create', (dir) => {
+      const sub = join(dir, req.sr_uuid);
+      try {
+        mkdirSync(sub, { mode: 0o755 });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') {
+          if (!statSync(sub).isDirectory()) throw new SRError('SRExists', `${t.server}:${subdirOf(t, req.sr_uuid)} exists and is not a directory`);
+          const entries = readdirSync(sub);
+          if (entries.length > 0) throw new SRError('SRExists', `${t.server}:${subdirOf(t, req.sr_uuid)} already exists and holds ${entries.length} entries`);
+          return;
+        }
+        if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
+          throw new SRError('SharedFileSystemNoWrite', `cannot create ${t.server}:${subdirOf(t, req.sr_uuid)}: ${(e as Error).message}`, { cause: e });
+        }
+        throw new SRError('NFSCreate', `cannot create ${t.server}:${subdirOf(t, req.sr_uuid)}: ${(e as Error).message}`, { cause: e });
+      }
+    });
+  },
+
+  async attach(req: SrCall, srDir: string) {
+    const t = targetOf(req.device_config);
+    await mountAt(t, subdirOf(t, req.sr_uuid), srDir);
+    try {
+      writeTest(srDir);
+    } catch (e) {
+      await unmountAt(srDir).catch(() => undefined);
+      throw e;
+    }
+  },
+
+  async detach(_req: SrCall, srDir: string) {
+    await unmountAt(srDir);
+  },
+
+  async destroy(req) {
+    const t = targetOf(req.device_config);
+    await withExportMounted(t, 'delete', (dir) => {
+      try {
+        rmdirSync(join(dir, req.sr_uuid));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw new SRError('NFSDelete', `removing ${t.server}:${subdirOf(t, req.sr_uuid)}: ${(e as Error).message}`, { cause: e });
+        }
+      }
+    });
+  },
+
+  async probe(req, ctx) {
+    const server = serverOf(req.device_config);
+    versionOf(req.device_config);
+    if ((req.device_config['serverpath'] ?? '').trim() === '') {
+      await checkServerReachable(server);
+      let exports: NfsExport[];
+      try {
+        exports = await showmount({ server }, { timeoutMs: NFS_TOOL_TIMEOUT_MS });
+      } catch (e) {
+        throw new SRError('NFSTarget', `listing the exports of ${server}: ${(e as Error).message}`, { cause: e });
+      }
+      // As sm: the export list goes to stderr, which xapi returns inside the error.
+      const xml = exportsXml(server, exports);
+      process.stderr.write(xml);
+      ctx.log.info(`sr_probe: exports of ${server}:\n${xml}`);
+      throw new SRError('ConfigServerPathMissing', `device-config:serverpath is required to probe for SRs; exports of ${server}: ${exports.map((e) => e.path).join(', ') || '(none)'}`);
+    }
+    const t = targetOf(req.device_config);
+    const uuids = await withExportMounted(t, 'probe', (dir) =>
+      readdirSync(dir, { withFileTypes: true })
+        .filter((d) => d.isDirectory() && UUID_RE.test(d.name))
+        .map((d) => d.name)
+        .sort(),
+    );
+    return srListXml(uuids);
+  },
+};
+
+export const handlers = fileSrHandlers(NFS_SR);
