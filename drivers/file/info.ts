@@ -1,5 +1,6 @@
 // DRIVER_INFO of the `file` SR type (FileSR). Capabilities list only what this
 // driver implements today; each one is added together with its handlers.
+import { FILE_SR_CAPABILITIES } from '../../src/sdk/file-sr/declaration.js';
 import { defineDriverInfo, PREFERRED_IMAGE_FORMATS_KEY } from '../../src/driver-info.js';
 
 export const DRIVER_INFO = defineDriverInfo({
@@ -9,23 +10,7 @@ export const DRIVER_INFO = defineDriverInfo({
   copyright: '(C) 2026 smapi-ts contributors',
   driver_version: '0.1.0',
   required_api_version: '1.0',
-  capabilities: [
-    'SR_PROBE',
-    'SR_UPDATE',
-    'VDI_CREATE',
-    'VDI_DELETE',
-    'VDI_ATTACH',
-    'VDI_DETACH',
-    'VDI_ACTIVATE',
-    'VDI_DEACTIVATE',
-    'VDI_CLONE',
-    'VDI_SNAPSHOT',
-    'VDI_RESIZE',
-    'VDI_INTRODUCE',
-    'VDI_UPDATE',
-    'VDI_GENERATE_CONFIG',
-    'THIN_PROVISIONING',
-  ],
+  capabilities: FILE_SR_CAPABILITIES,
   configuration: [
     { key: 'location', description: 'local directory path (required)' },
     PREFERRED_IMAGE_FORMATS_KEY,
