@@ -5,6 +5,7 @@
 // mounted and goes away lives here; the VDI side is the shared file-SR core.
 import { closeSync, constants, fsyncSync, mkdirSync, openSync, rmdirSync, statSync, writeSync } from 'node:fs';
 import { SRError } from '../../src/sdk/errors/sr-error.js';
+import { releaseMountPoint } from '../../src/sdk/file-sr/mount-point.js';
 import { fileSrHandlers, type FileSrType, type SrCall } from '../../src/sdk/file-sr/handlers.js';
 import { srDirFor } from '../../src/sdk/file-sr/paths.js';
 import type { StringMap } from '../../src/sdk/protocol/requests.js';
@@ -12,7 +13,7 @@ import { escapeXml } from '../../src/sdk/protocol/xmlrpc.js';
 import { fsck } from '../../src/sdk/tools/fsck.js';
 import * as lvm from '../../src/sdk/tools/lvm.js';
 import { mkfsExt4 } from '../../src/sdk/tools/mkfs.js';
-import { isMountPoint, mount, umount } from '../../src/sdk/tools/mount.js';
+import { isMountPoint, mount } from '../../src/sdk/tools/mount.js';
 import { ToolError } from '../../src/sdk/tools/run.js';
 import { DRIVER_INFO } from './info.js';
 
@@ -202,18 +203,7 @@ export const EXT_SR: FileSrType = {
 
   async detach(req: SrCall, srDir: string) {
     const devices = devicesOf(req.device_config);
-    if (await isMountPoint(srDir)) {
-      try {
-        await umount({ target: srDir });
-      } catch (e) {
-        throw new SRError('SRInUse', `unmounting ${srDir}: ${e instanceof ToolError ? e.message : String(e)}`, { cause: e });
-      }
-    }
-    try {
-      rmdirSync(srDir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SRError('SRInUse', `removing the mount point ${srDir}: ${(e as Error).message}`, { cause: e });
-    }
+    await releaseMountPoint(srDir);
     try {
       await deactivate(req.sr_uuid, devices);
     } catch (e) {

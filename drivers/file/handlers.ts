@@ -7,10 +7,10 @@ import { isAbsolute } from 'node:path';
 import { SRError } from '../../src/sdk/errors/sr-error.js';
 import { escapeXml } from '../../src/sdk/protocol/xmlrpc.js';
 import type { StringMap } from '../../src/sdk/protocol/requests.js';
-import { bindMount, isMountPoint, umount } from '../../src/sdk/tools/mount.js';
-import { ToolError } from '../../src/sdk/tools/run.js';
+import { bindMount } from '../../src/sdk/tools/mount.js';
 import { fileSrHandlers, type FileSrType } from '../../src/sdk/file-sr/handlers.js';
 import { readInventory } from '../../src/sdk/file-sr/inventory.js';
+import { releaseMountPoint } from '../../src/sdk/file-sr/mount-point.js';
 import { srStats } from '../../src/sdk/file-sr/reconcile.js';
 import { DRIVER_INFO } from './info.js';
 
@@ -81,19 +81,7 @@ export const FILE_SR: FileSrType = {
   },
 
   async detach(_req, srDir) {
-    if (await isMountPoint(srDir)) {
-      try {
-        await umount({ target: srDir });
-      } catch (e) {
-        throw new SRError('SRInUse', `unmounting ${srDir}: ${e instanceof ToolError ? e.message : String(e)}`, { cause: e });
-      }
-    }
-    try {
-      rmdirSync(srDir);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw new SRError('SRInUse', `removing the mount point ${srDir}: ${(e as Error).message}`, { cause: e });
-    }
+    await releaseMountPoint(srDir);
   },
 
   async probe(req) {
