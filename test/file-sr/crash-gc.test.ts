@@ -8,8 +8,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import { FIST_POINTS } from '../../src/sdk/file-sr/fist.js';
 import {
-  assertBuilt, createSr, createVdi, filesIn, MiB, ok, pattern, readVdi, scratch, smConfig, smctl, vdiRecord, vdisOfSr,
-  writeVdi, type Scratch,
+  assertBuilt, crash, createSr, createVdi, filesIn, MiB, ok, pattern, readVdi, scratch, smConfig, vdiRecord, vdisOfSr,
+  writeVdi, expectConsistent, type Scratch,
 } from './helpers.js';
 
 let s: Scratch | undefined;
@@ -22,32 +22,14 @@ afterEach(async () => {
 const A = pattern(0x5a);
 const B = pattern(0xa5);
 
-async function crash(args: string[], point: string): Promise<void> {
-  const r = await smctl(s!, args, { SM_FIST: point });
-  expect(r.exitCode, `${args.join(' ')} with SM_FIST=${point} should have crashed`).not.toBe(0);
-}
-
-/** The SR after recovery: DB and files agree, nothing temporary is left, every visible VDI's file exists. */
-async function expectConsistent(sr: string): Promise<void> {
-  await ok(s!, ['sr-scan', `uuid=${sr}`]);
-  const files = filesIn(s!);
-  expect(files.filter((f) => f.startsWith('.journal') || f.endsWith('.new') || f.includes('.tmp-'))).toEqual([]);
-  const images = new Set(files.filter((f) => /\.(vhd|qcow2|raw)$/.test(f)).map((f) => f.replace(/\.(vhd|qcow2|raw)$/, '')));
-  const db = vdisOfSr(s!, sr);
-  for (const r of db) expect(images.has(String(r['uuid'])), `DB VDI ${String(r['uuid'])} has a file`).toBe(true);
-  // A second scan changes nothing: the state is stable.
-  await ok(s!, ['sr-scan', `uuid=${sr}`]);
-  expect(vdisOfSr(s!, sr)).toEqual(db);
-}
-
 describe.each(['vhd', 'qcow2'] as const)('crash during resize of a %s VDI', (format) => {
   it.each(['resize-journal', 'resize-done'])('killed at %s: old or new size, data intact', async (point) => {
     s = scratch();
     const sr = await createSr(s);
     const v = await createVdi(s, sr, format, '4MiB');
     await writeVdi(s, v, 0, A);
-    await crash(['vdi-resize', `uuid=${v}`, 'disk-size=10MiB'], point);
-    await expectConsistent(sr);
+    await crash(s!, ['vdi-resize', `uuid=${v}`, 'disk-size=10MiB'], point);
+    await expectConsistent(s!, sr);
     const size = Number(vdiRecord(s, v)!['virtual_size']);
     expect([4 * MiB, 10 * MiB]).toContain(size);
     expect((await readVdi(s, v, 0, A.length)).equals(A)).toBe(true);
@@ -75,8 +57,8 @@ describe.each(['vhd', 'qcow2'] as const)('crash during GC coalesce of a %s chain
     // whose parent still has S1; without S1 too, B2 is merged into B1.
     await ok(s, ['vdi-destroy', `uuid=${s2}`]);
     expect(filesIn(s).some((f) => f.startsWith(b2))).toBe(true);
-    await crash(['vdi-destroy', `uuid=${s1}`], point);
-    await expectConsistent(sr);
+    await crash(s!, ['vdi-destroy', `uuid=${s1}`], point);
+    await expectConsistent(s!, sr);
     expect(filesIn(s).sort()).toEqual([b1, b3, v, s3].map((u) => `${u}.${format}`).sort());
     expect(parentOf(b3)).toBe(b1);
     expect(parentOf(v)).toBe(b3);
@@ -101,8 +83,8 @@ describe.each(['vhd', 'qcow2', 'raw'] as const)('crash during leaf-coalesce onto
     await writeVdi(s, v, 0, A);
     const snap = await ok(s, ['vdi-snapshot', `uuid=${v}`]);
     await writeVdi(s, v, MiB, B);
-    await crash(['vdi-destroy', `uuid=${snap}`], point);
-    await expectConsistent(sr);
+    await crash(s!, ['vdi-destroy', `uuid=${snap}`], point);
+    await expectConsistent(s!, sr);
     expect(readdirSync(s.location).filter((f) => !f.startsWith('.'))).toEqual([`${v}.${format}`]);
     expect(vdisOfSr(s, sr).map((r) => r['uuid'])).toEqual([v]);
     expect(smConfig(vdiRecord(s, v))['vhd-parent']).toBeUndefined();

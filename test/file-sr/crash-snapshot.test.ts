@@ -9,8 +9,8 @@ import { readdirSync } from 'node:fs';
 import type { ImageFormat } from '../../src/driver-info.js';
 import { FIST_POINTS } from '../../src/sdk/file-sr/fist.js';
 import {
-  assertBuilt, createSr, createVdi, filesIn, MiB, ok, pattern, readVdi, scratch, smConfig, smctl, vdiRecord, vdisOfSr,
-  writeVdi, type Scratch,
+  assertBuilt, crash, createSr, createVdi, MiB, ok, pattern, readVdi, scratch, smConfig, vdiRecord, vdisOfSr,
+  writeVdi, expectConsistent, type Scratch,
 } from './helpers.js';
 
 let s: Scratch | undefined;
@@ -22,24 +22,6 @@ afterEach(async () => {
 
 const A = pattern(0x5a);
 const B = pattern(0xa5);
-
-async function crash(args: string[], point: string): Promise<void> {
-  const r = await smctl(s!, args, { SM_FIST: point });
-  expect(r.exitCode, `${args.join(' ')} with SM_FIST=${point} should have crashed`).not.toBe(0);
-}
-
-/** The SR after recovery: DB and files agree, nothing temporary is left, every visible VDI's file exists. */
-async function expectConsistent(sr: string): Promise<void> {
-  await ok(s!, ['sr-scan', `uuid=${sr}`]);
-  const files = filesIn(s!);
-  expect(files.filter((f) => f.startsWith('.journal') || f.endsWith('.new') || f.includes('.tmp-'))).toEqual([]);
-  const images = new Set(files.filter((f) => /\.(vhd|qcow2|raw)$/.test(f)).map((f) => f.replace(/\.(vhd|qcow2|raw)$/, '')));
-  const db = vdisOfSr(s!, sr);
-  for (const r of db) expect(images.has(String(r['uuid'])), `DB VDI ${String(r['uuid'])} has a file`).toBe(true);
-  // A second scan changes nothing: the state is stable.
-  await ok(s!, ['sr-scan', `uuid=${sr}`]);
-  expect(vdisOfSr(s!, sr)).toEqual(db);
-}
 
 const snapshotPoints = FIST_POINTS.filter((p) => p.startsWith('snapshot-'));
 
@@ -57,8 +39,8 @@ describe.each(CASES)('crash during snapshot/clone of a %s VDI', (format, points)
     const sr = await createSr(s);
     const v = await createVdi(s, sr, format, '4MiB');
     await writeVdi(s, v, 0, A);
-    await crash([point.length % 2 === 0 ? 'vdi-snapshot' : 'vdi-clone', `uuid=${v}`], point);
-    await expectConsistent(sr);
+    await crash(s!, [point.length % 2 === 0 ? 'vdi-snapshot' : 'vdi-clone', `uuid=${v}`], point);
+    await expectConsistent(s!, sr);
     // Only the source is a managed VDI: the half-made snapshot/clone is gone.
     const managed = vdisOfSr(s, sr).filter((r) => r['managed']);
     expect(managed.map((r) => r['uuid'])).toEqual([v]);

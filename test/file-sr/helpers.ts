@@ -5,6 +5,7 @@
 import { execa } from 'execa';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { expect } from 'vitest';
 import { StateDb } from '../../src/toolstack/db/state-db.js';
 import type { DbRecord } from '../../src/toolstack/db/schema.js';
 import type { ImageFormat } from '../../src/driver-info.js';
@@ -143,4 +144,23 @@ export function filesIn(s: Scratch): string[] {
 
 export function smConfig(r: DbRecord | undefined): Record<string, string> {
   return (r?.['sm_config'] ?? {}) as Record<string, string>;
+}
+
+/** Runs an smctl command with the SM_FIST point set; the driver must die there (the command fails). */
+export async function crash(s: Scratch, args: string[], point: string): Promise<void> {
+  const r = await smctl(s, args, { SM_FIST: point });
+  expect(r.exitCode, `${args.join(' ')} with SM_FIST=${point} should have crashed`).not.toBe(0);
+}
+
+/** The SR after recovery: DB and files agree, nothing temporary is left, every visible VDI's file exists. */
+export async function expectConsistent(s: Scratch, sr: string): Promise<void> {
+  await ok(s, ['sr-scan', `uuid=${sr}`]);
+  const files = filesIn(s);
+  expect(files.filter((f) => f.startsWith('.journal') || f.endsWith('.new') || f.includes('.tmp-'))).toEqual([]);
+  const images = new Set(files.filter((f) => /\.(vhd|qcow2|raw)$/.test(f)).map((f) => f.replace(/\.(vhd|qcow2|raw)$/, '')));
+  const db = vdisOfSr(s, sr);
+  for (const r of db) expect(images.has(String(r['uuid'])), `DB VDI ${String(r['uuid'])} has a file`).toBe(true);
+  // A second scan changes nothing: the state is stable.
+  await ok(s, ['sr-scan', `uuid=${sr}`]);
+  expect(vdisOfSr(s, sr)).toEqual(db);
 }
