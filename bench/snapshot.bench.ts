@@ -10,22 +10,12 @@ import { opsFor } from '../src/sdk/formats/index.js';
 import * as qemuImg from '../src/sdk/tools/qemu-img.js';
 import { recordToolCalls, runTool } from '../src/sdk/tools/run.js';
 import * as vhdUtil from '../src/sdk/tools/vhd-util.js';
+import { median, timed } from './stats.js';
 
 const TiB = 1024 ** 4;
 const ROUNDS = 12;
 const GOAL_PROCESSES = 3;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(process.env['SMAPI_BENCH_TMP'] ?? '/var/tmp', 'smapi-bench-snap-'));

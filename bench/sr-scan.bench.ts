@@ -17,23 +17,13 @@ import { opsFor } from '../src/sdk/formats/index.js';
 import { runTool } from '../src/sdk/tools/run.js';
 import { createVhd, snapshotVhd } from '../src/sdk/vhd/create.js';
 import { setHidden } from '../src/sdk/vhd/ops.js';
+import { median, timed } from './stats.js';
 
 const ROUNDS = 3;
 const GOAL = 1.5;
 const ROOT = resolve(import.meta.dirname, '..');
 const MiB = 1024 * 1024;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
 
 async function pool<T>(items: T[], width: number, fn: (t: T) => Promise<void>): Promise<void> {
   let i = 0;
