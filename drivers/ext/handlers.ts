@@ -4,6 +4,7 @@
 // <SM_SR_MOUNT_ROOT>/<sr_uuid>. Only how that file system comes to exist, is
 // mounted and goes away lives here; the VDI side is the shared file-SR core.
 import { closeSync, constants, fsyncSync, mkdirSync, openSync, rmdirSync, statSync, writeSync } from 'node:fs';
+import { holdsRootFileSystem } from '../../src/sdk/block-device.js';
 import { SRError } from '../../src/sdk/errors/sr-error.js';
 import { releaseMountPoint } from '../../src/sdk/file-sr/mount-point.js';
 import { fileSrHandlers, type FileSrType, type SrCall } from '../../src/sdk/file-sr/handlers.js';
@@ -149,6 +150,9 @@ export const EXT_SR: FileSrType = {
     const devices = devicesOf(req.device_config);
     const srDir = srDirFor(req.sr_uuid);
     if (await isMountPoint(srDir)) throw new SRError('SRExists', `SR ${req.sr_uuid} is already mounted at ${srDir}`);
+    for (const d of devices) {
+      if (holdsRootFileSystem(d)) throw new SRError('Rootdev', `device-config:device ${d} holds this host's root file system (/): it cannot be used for VM storage`);
+    }
     for (const pv of await pvsOf(devices).catch(() => [])) {
       if (pv.vgName === vgNameOf(req.sr_uuid)) throw new SRError('SRExists', `device ${pv.pvName} already holds VG ${pv.vgName} of SR ${req.sr_uuid}`);
     }

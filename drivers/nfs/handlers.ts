@@ -19,7 +19,8 @@ import { srDirFor, UUID_RE } from '../../src/sdk/file-sr/paths.js';
 import type { StringMap } from '../../src/sdk/protocol/requests.js';
 import { escapeXml } from '../../src/sdk/protocol/xmlrpc.js';
 import { isMountPoint, umount } from '../../src/sdk/tools/mount.js';
-import { nfsMount, nfsTransportFor, normalizeNfsVersion, showmount, type NfsExport, type NfsMountOptions } from '../../src/sdk/tools/nfs.js';
+import type { HandlerContext } from '../../src/sdk/driver.js';
+import { nfsMount, nfsTransportFor, nfsVersionsOf, normalizeNfsVersion, rpcinfo, showmount, type NfsExport, type NfsMountOptions } from '../../src/sdk/tools/nfs.js';
 import { DRIVER_INFO } from './info.js';
 
 export const NFS_PORT = 2049;
@@ -35,6 +36,9 @@ export interface NfsTarget {
   version: string;
   transport: NfsMountOptions['transport'];
   options: string | undefined;
+  /** From the SR's other-config; sm's defaults when absent. */
+  timeo?: number;
+  retrans?: number;
 }
 
 /** device-config:server, required (ConfigServerMissing, 102). */
@@ -75,6 +79,83 @@ export function targetOf(dc: StringMap): NfsTarget {
   };
 }
 
+/** device-config:probeversion (any value, as sm tests only for the key): ask the server which versions it serves. */
+export const probesVersion = (dc: StringMap): boolean => 'probeversion' in dc;
+
+/** NFS versions the server registered with rpcbind (`rpcinfo -s`), as sm reports them: 3 and 4 only. */
+export async function serverNfsVersions(server: string): Promise<string[]> {
+  let services;
+  try {
+    services = await rpcinfo({ server }, { timeoutMs: NFS_TOOL_TIMEOUT_MS });
+  } catch (e) {
+    throw new SRError('NFSVersion', `asking ${server} which NFS versions it serves (rpcinfo): ${(e as Error).message}`, { cause: e });
+  }
+  return nfsVersionsOf(services).filter((v) => v === 3 || v === 4).map(String);
+}
+
+/**
+ * The version to mount with: device-config:nfsversion, unless probeversion is
+ * set, in which case sm uses the first version the server serves (lowest first
+ * here, so a server with 3 and 4 keeps sm's default of 3).
+ */
+async function resolveVersion(t: NfsTarget, dc: StringMap): Promise<NfsTarget> {
+  if (!probesVersion(dc)) return t;
+  const served = await serverNfsVersions(t.server);
+  const first = served[0];
+  if (first === undefined) throw new SRError('NFSVersion', `${t.server} registers no NFS version 3 or 4 with rpcbind`);
+  return { ...t, version: first };
+}
+
+/** What the SR record contributes to the mount: nosubdir (sm-config), timeo/retrans (other-config). */
+export interface NfsSrSettings {
+  /** SR sm-config:nosubdir=true: the SR is the export itself, not <serverpath>/<sr_uuid>. */
+  noSubdir: boolean;
+  /** SR other-config:nfs-timeout, deciseconds (sm: values below 1 are ignored). */
+  timeo?: number;
+  /** SR other-config:nfs-retrans (sm: negative values are ignored). */
+  retrans?: number;
+}
+
+function stringMapOf(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+function intSetting(map: Record<string, unknown>, key: string, min: number, ctx: HandlerContext): number | undefined {
+  const raw = map[key];
+  if (raw === undefined) return undefined;
+  const n = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    ctx.log?.warn(`SR other-config:${key}=${JSON.stringify(raw)} ignored: an integer >= ${min} is expected`);
+    return undefined;
+  }
+  return n;
+}
+
+/**
+ * The SR's sm-config and other-config as sm reads them: from xapi's SR record when
+ * the call names an SR, else from sr_sm_config / sr_other_config in the request.
+ */
+export async function srSettingsOf(req: { sr_ref?: string; session_ref?: string; raw?: Record<string, unknown> }, ctx: HandlerContext): Promise<NfsSrSettings> {
+  const ref = req.sr_ref;
+  let smConfig: Record<string, unknown>;
+  let otherConfig: Record<string, unknown>;
+  if (ref !== undefined && ref !== '' && ref !== 'OpaqueRef:NULL' && req.session_ref !== undefined) {
+    const rec = await ctx.xapi.SR.get_record(ref);
+    smConfig = stringMapOf(rec['sm_config']);
+    otherConfig = stringMapOf(rec['other_config']);
+  } else {
+    smConfig = stringMapOf(req.raw?.['sr_sm_config']);
+    otherConfig = stringMapOf(req.raw?.['sr_other_config']);
+  }
+  const timeo = intSetting(otherConfig, 'nfs-timeout', 1, ctx);
+  const retrans = intSetting(otherConfig, 'nfs-retrans', 0, ctx);
+  return {
+    noSubdir: smConfig['nosubdir'] === 'true',
+    ...(timeo !== undefined ? { timeo } : {}),
+    ...(retrans !== undefined ? { retrans } : {}),
+  };
+}
+
 /**
  * sm's check_server_tcp: a TCP connection to port 2049 within the timeout, else
  * NFSTarget (108); a name that does not resolve → DNSError (140).
@@ -112,6 +193,8 @@ function mountOptions(t: NfsTarget, remotePath: string, mountPoint: string): Nfs
     version: t.version,
     ...(t.transport !== undefined ? { transport: t.transport } : {}),
     ...(t.options !== undefined ? { options: t.options } : {}),
+    ...(t.timeo !== undefined ? { timeo: t.timeo } : {}),
+    ...(t.retrans !== undefined ? { retrans: t.retrans } : {}),
   };
 }
 
@@ -181,6 +264,16 @@ async function withExportMounted<T>(t: NfsTarget, what: string, fn: (dir: string
 }
 
 const subdirOf = (t: NfsTarget, srUuid: string) => `${t.serverpath === '/' ? '' : t.serverpath}/${srUuid}`;
+/** Where the SR's files are on the server: the per-SR subdirectory, or the export itself with nosubdir. */
+const srPathOf = (t: NfsTarget, srUuid: string, noSubdir: boolean) => (noSubdir ? t.serverpath : subdirOf(t, srUuid));
+
+/** The target of a call on an existing SR: device-config, the probed version, the SR record's settings. */
+async function srTargetOf(req: SrCall & { sr_ref?: string; session_ref?: string; raw?: Record<string, unknown> }, ctx: HandlerContext): Promise<{ t: NfsTarget; noSubdir: boolean }> {
+  const base = targetOf(req.device_config);
+  const { noSubdir, timeo, retrans } = await srSettingsOf(req, ctx);
+  const t = await resolveVersion({ ...base, ...(timeo !== undefined ? { timeo } : {}), ...(retrans !== undefined ? { retrans } : {}) }, req.device_config);
+  return { t, noSubdir };
+}
 
 /** Create and remove a file: the SR must be writable (SharedFileSystemNoWrite, 461). */
 function writeTest(dir: string): void {
@@ -209,9 +302,18 @@ export function exportsXml(server: string, exports: readonly NfsExport[]): strin
   return lines.join('\n');
 }
 
-export function srListXml(uuids: readonly string[]): string {
-  if (uuids.length === 0) return '<?xml version="1.0" ?>\n<SRlist/>\n';
-  return ['<?xml version="1.0" ?>', '<SRlist>', ...uuids.flatMap((u) => ['\t<SR>', `\t\t<UUID>${escapeXml(u)}</UUID>`, '\t</SR>']), '</SRlist>', ''].join('\n');
+/** sm's scan_srlist: one <SR> per UUID-named directory, then <SupportedVersions> when probeversion was asked for. */
+export function srListXml(uuids: readonly string[], supportedVersions?: readonly string[]): string {
+  const body = uuids.flatMap((u) => ['\t<SR>', `\t\t<UUID>${escapeXml(u)}</UUID>`, '\t</SR>']);
+  if (supportedVersions !== undefined) {
+    body.push(
+      supportedVersions.length === 0 ? '\t<SupportedVersions/>' : '\t<SupportedVersions>',
+      ...supportedVersions.map((v) => `\t\t<Version>${escapeXml(v)}</Version>`),
+      ...(supportedVersions.length === 0 ? [] : ['\t</SupportedVersions>']),
+    );
+  }
+  if (body.length === 0) return '<?xml version="1.0" ?>\n<SRlist/>\n';
+  return ['<?xml version="1.0" ?>', '<SRlist>', ...body, '</SRlist>', ''].join('\n');
 }
 
 export const NFS_SR: FileSrType = {
@@ -219,10 +321,12 @@ export const NFS_SR: FileSrType = {
   storageType: 'nfs',
   info: DRIVER_INFO,
 
-  async create(req) {
-    const t = targetOf(req.device_config);
+  async create(req, ctx) {
+    const { t, noSubdir } = await srTargetOf(req, ctx);
     const srDir = srDirFor(req.sr_uuid);
     if (await isMountPoint(srDir)) throw new SRError('NFSAttached', `SR ${req.sr_uuid} is already mounted at ${srDir}`);
+    // nosubdir: the export itself is the SR; there is nothing to make, only to check it is writable.
+    if (noSubdir) return withExportMounted(t, 'create', (dir) => writeTest(dir));
     await withExportMounted(t, 'create', (dir) => {
       const sub = join(dir, req.sr_uuid);
       try {
@@ -243,9 +347,9 @@ export const NFS_SR: FileSrType = {
     });
   },
 
-  async attach(req: SrCall, srDir: string) {
-    const t = targetOf(req.device_config);
-    await mountAt(t, subdirOf(t, req.sr_uuid), srDir);
+  async attach(req: SrCall, srDir: string, ctx) {
+    const { t, noSubdir } = await srTargetOf(req, ctx);
+    await mountAt(t, srPathOf(t, req.sr_uuid, noSubdir), srDir);
     try {
       writeTest(srDir);
     } catch (e) {
@@ -258,8 +362,10 @@ export const NFS_SR: FileSrType = {
     await unmountAt(srDir);
   },
 
-  async destroy(req) {
-    const t = targetOf(req.device_config);
+  async destroy(req, ctx) {
+    const { t, noSubdir } = await srTargetOf(req, ctx);
+    // nosubdir: the export is the SR and stays; the core already removed the SR's files.
+    if (noSubdir) return;
     await withExportMounted(t, 'delete', (dir) => {
       try {
         rmdirSync(join(dir, req.sr_uuid));
@@ -288,14 +394,14 @@ export const NFS_SR: FileSrType = {
       ctx.log.info(`sr_probe: exports of ${server}:\n${xml}`);
       throw new SRError('ConfigServerPathMissing', `device-config:serverpath is required to probe for SRs; exports of ${server}: ${exports.map((e) => e.path).join(', ') || '(none)'}`);
     }
-    const t = targetOf(req.device_config);
+    const t = await resolveVersion(targetOf(req.device_config), req.device_config);
     const uuids = await withExportMounted(t, 'probe', (dir) =>
       readdirSync(dir, { withFileTypes: true })
         .filter((d) => d.isDirectory() && UUID_RE.test(d.name))
         .map((d) => d.name)
         .sort(),
     );
-    return srListXml(uuids);
+    return srListXml(uuids, probesVersion(req.device_config) ? await serverNfsVersions(t.server) : undefined);
   },
 };
 

@@ -3,9 +3,10 @@
 // real LVM on loop devices, with the exact argv of every command checked.
 import { execa } from 'execa';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { devicesOf, EXT_SR, fullLvSize, vgNameOf } from '../../drivers/ext/handlers.js';
+import { diskOf, holdsRootFileSystem, rootMountDevice, splitDevT } from '../../src/sdk/block-device.js';
 import type { HandlerContext } from '../../src/sdk/driver.js';
 import { SRError } from '../../src/sdk/errors/sr-error.js';
 import type { RequestMap } from '../../src/sdk/protocol/requests.js';
@@ -84,6 +85,62 @@ describe('ext: device-config checks', () => {
     expect(srErrorOf(() => devicesOf({ device: `${l.device},${l.device}` })).detail).toMatch(/twice/);
     expect(srErrorOf(() => devicesOf({ device: ' ' })).code).toBe(90);
     expect(devicesOf({ device: ` ${l.device} ` })).toEqual([l.device]);
+  });
+});
+
+/** The /dev node of the block device `/` is mounted from on this machine, if it is one. */
+function rootBlockDevice(): string | undefined {
+  const root = rootMountDevice(readFileSync('/proc/self/mountinfo', 'utf8'));
+  if (root === undefined) return undefined;
+  const name = /^DEVNAME=(.+)$/m.exec(readFileSync(`/sys/dev/block/${root.major}:${root.minor}/uevent`, 'utf8'))?.[1];
+  return name === undefined ? undefined : `/dev/${name}`;
+}
+
+describe('ext: the root disk is never used (Rootdev, 105)', () => {
+  const rootDev = rootBlockDevice();
+  it.skipIf(rootDev === undefined)(`sr-create on the device holding / (${rootDev ?? 'none here'}) fails with Rootdev naming it, before it opens the device`, async () => {
+    const s = scr();
+    // The driver checks before it opens the device: reaching its O_EXCL open would have
+    // been refused with another error (in use, or not permitted) instead of Rootdev.
+    const r = await smctl(s, ['sr-create', 'type=ext', 'name-label=x', `device-config:device=${rootDev}`]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain('SR_BACKEND_FAILURE_105');
+    expect(r.stderr).toContain(`${rootDev} holds this host's root file system`);
+  });
+
+  it('the partition holding / and its whole disk are root; another partition of that disk and other disks are not', async () => {
+    // A sysfs tree shaped like the kernel's: disk 240:0 (a local/experimental major, so no loop device shares it) with partitions 240:1 (root) and 240:2.
+    const sys = mkdtempSync('/var/tmp/ext-sysfs-');
+    cleanups.push(async () => rmSync(sys, { recursive: true, force: true }));
+    const disk = join(sys, 'devices/virtual/block/vdx');
+    for (const [part, num] of [['vdx1', '240:1'], ['vdx2', '240:2']] as const) {
+      mkdirSync(join(disk, part), { recursive: true });
+      writeFileSync(join(disk, part, 'partition'), part.slice(-1));
+      writeFileSync(join(disk, part, 'dev'), `${num}\n`);
+    }
+    writeFileSync(join(disk, 'dev'), '240:0\n');
+    mkdirSync(join(sys, 'dev/block'), { recursive: true });
+    symlinkSync(join(disk, 'vdx1'), join(sys, 'dev/block/240:1'));
+    symlinkSync(join(disk, 'vdx2'), join(sys, 'dev/block/240:2'));
+    symlinkSync(disk, join(sys, 'dev/block/240:0'));
+    expect(diskOf({ major: 240, minor: 1 }, sys)).toEqual({ major: 240, minor: 0 });
+    expect(diskOf({ major: 240, minor: 0 }, sys)).toEqual({ major: 240, minor: 0 });
+
+    const mountinfo = ['22 27 0:21 / /proc rw - proc proc rw', '27 1 240:1 / / rw,relatime - ext4 /dev/vdx1 rw', ''].join('\n');
+    expect(rootMountDevice(mountinfo)).toEqual({ major: 240, minor: 1 });
+    // A tmpfs or overlay root (the test host's guest) is on no disk.
+    expect(rootMountDevice('1 0 0:31 / / rw - tmpfs tmpfs rw\n')).toBeUndefined();
+
+    // Real device nodes with those numbers, checked through stat like the driver does.
+    const nodes = mkdtempSync('/var/tmp/ext-nodes-');
+    cleanups.push(async () => rmSync(nodes, { recursive: true, force: true }));
+    for (const [n, minor] of [['disk', 0], ['root', 1], ['other', 2]] as const) await execa('mknod', [join(nodes, n), 'b', '240', String(minor)]);
+    expect(splitDevT(statSync(join(nodes, 'other'), { bigint: true }).rdev)).toEqual({ major: 240, minor: 2 });
+    expect(holdsRootFileSystem(join(nodes, 'root'), mountinfo, sys)).toBe(true);
+    expect(holdsRootFileSystem(join(nodes, 'disk'), mountinfo, sys)).toBe(true);
+    expect(holdsRootFileSystem(join(nodes, 'other'), mountinfo, sys)).toBe(false);
+    const l = await loop(16);
+    expect(holdsRootFileSystem(l.device, mountinfo, sys)).toBe(false);
   });
 });
 

@@ -100,6 +100,32 @@ describeInTestHost('nfs SR in the test host', import.meta.url, () => {
     });
   }
 
+  it('probeversion lists the versions the server serves; sm-config:nosubdir=true keeps the SR in the export itself', { timeout: GUEST_CASE_MS }, async () => {
+    const s = scratch();
+    scratches.push(s);
+    const probe = await ok(s, ['sr-probe', 'type=nfs', 'device-config:server=127.0.0.1', `device-config:serverpath=${EXPORT}`, 'device-config:probeversion=true']);
+    expect(probe).toMatch(/<SupportedVersions>\s*<Version>3<\/Version>\s*<Version>4<\/Version>\s*<\/SupportedVersions>/);
+
+    const flat = join(EXPORT, 'flat');
+    mkdirSync(flat, { recursive: true });
+    const dc = ['device-config:server=127.0.0.1', `device-config:serverpath=${flat}`, 'device-config:probeversion=true'];
+    const sr = await ok(s, ['sr-create', 'type=nfs', 'name-label=flat', 'shared=true', 'sm-config:nosubdir=true', ...dc]);
+    const srDir = join(s.mountRoot, sr);
+    // The export itself is mounted, with the first version the server serves.
+    expect(mountAt(srDir)?.source).toBe(`127.0.0.1:${flat}`);
+    expect(mountAt(srDir)?.options.split(',')).toContain('vers=3');
+    expect(existsSync(join(flat, sr))).toBe(false);
+    const v = await createVdi(s, sr, 'qcow2', '8MiB');
+    expect(existsSync(join(flat, `${v}.qcow2`))).toBe(true);
+    await ok(s, ['vdi-destroy', `uuid=${v}`]);
+    const pbd = await ok(s, ['pbd-list', `sr-uuid=${sr}`, '--minimal']);
+    await ok(s, ['pbd-unplug', `uuid=${pbd}`]);
+    await ok(s, ['sr-destroy', `uuid=${sr}`]);
+    // The export stays: only the SR's files were the SR.
+    expect(existsSync(flat)).toBe(true);
+    expect(readdirSync(flat).filter((n) => n.endsWith('.qcow2'))).toEqual([]);
+  });
+
   it('create refuses an SR subdirectory that already exists and is not empty (SRExists); an empty one is reused', { timeout: GUEST_CASE_MS }, async () => {
     const s = scratch();
     scratches.push(s);

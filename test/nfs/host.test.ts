@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:net';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { checkServerReachable, exportsXml, NFS_SR, srListXml, targetOf } from '../../drivers/nfs/handlers.js';
+import { checkServerReachable, exportsXml, NFS_SR, probesVersion, srListXml, srSettingsOf, targetOf } from '../../drivers/nfs/handlers.js';
 import type { HandlerContext } from '../../src/sdk/driver.js';
 import { SRError } from '../../src/sdk/errors/sr-error.js';
 import type { RequestMap } from '../../src/sdk/protocol/requests.js';
@@ -156,6 +156,27 @@ describe('nfs: exact commands (golden argv)', () => {
       const p = await fails(NFS_SR.probe({ device_config: { server: '127.0.0.4' } } as unknown as RequestMap['sr_probe'], ctx));
       expect(p.code).toBe(108);
       expect(rec.argvs()).toEqual([['showmount', '--no-headers', '-e', '127.0.0.4']]);
+
+      // The SR's other-config:nfs-timeout / nfs-retrans replace sm's defaults in the option string.
+      rec.calls.length = 0;
+      await fails(
+        NFS_SR.attach(
+          { sr_uuid: SR, device_config: { server: '127.0.0.4', serverpath: '/export/srs' }, raw: { sr_other_config: { 'nfs-timeout': '600', 'nfs-retrans': '2' } } } as never,
+          `${s.mountRoot}/${SR}`,
+          ctx,
+        ),
+      );
+      expect(rec.argvs()).toEqual([
+        ['mount.nfs', `127.0.0.4:/export/srs/${SR}`, `${s.mountRoot}/${SR}`, '-o', 'soft,proto=tcp,vers=3,acdirmin=0,acdirmax=0,timeo=600,retrans=2'],
+      ]);
+
+      // probeversion: the version comes from the server's rpcbind before anything is mounted.
+      rec.calls.length = 0;
+      const v = await fails(NFS_SR.attach({ sr_uuid: SR, device_config: { server: '127.0.0.4', serverpath: '/export/srs', probeversion: 'true' } }, `${s.mountRoot}/${SR}`, ctx));
+      expect(v.code).toBe(72);
+      expect(v.message).toContain('127.0.0.4');
+      expect(rec.argvs()).toEqual([['rpcinfo', '-s', '127.0.0.4']]);
+      expect(readdirSync(s.mountRoot)).toEqual([]);
     } finally {
       rec.stop();
       delete process.env['SM_SR_MOUNT_ROOT'];
@@ -175,5 +196,31 @@ describe('nfs: exact commands (golden argv)', () => {
     );
     expect(srListXml([])).toBe('<?xml version="1.0" ?>\n<SRlist/>\n');
     expect(srListXml([SR])).toBe(`<?xml version="1.0" ?>\n<SRlist>\n\t<SR>\n\t\t<UUID>${SR}</UUID>\n\t</SR>\n</SRlist>\n`);
+  });
+
+  it('probe with probeversion: the versions the server serves follow the SR list, as sm\'s scan_srlist writes them', () => {
+    expect(srListXml([SR], ['3', '4'])).toBe(
+      `<?xml version="1.0" ?>\n<SRlist>\n\t<SR>\n\t\t<UUID>${SR}</UUID>\n\t</SR>\n\t<SupportedVersions>\n\t\t<Version>3</Version>\n\t\t<Version>4</Version>\n\t</SupportedVersions>\n</SRlist>\n`,
+    );
+    expect(srListXml([], [])).toBe('<?xml version="1.0" ?>\n<SRlist>\n\t<SupportedVersions/>\n</SRlist>\n');
+    expect(probesVersion({ server: 's', probeversion: '' })).toBe(true);
+    expect(probesVersion({ server: 's' })).toBe(false);
+  });
+
+  it('nosubdir and nfs-timeout/nfs-retrans come from the SR record, or from sr_sm_config/sr_other_config without one', async () => {
+    const noCtx = {} as never;
+    expect(await srSettingsOf({ raw: { sr_sm_config: { nosubdir: 'true' } } }, noCtx)).toEqual({ noSubdir: true });
+    expect(await srSettingsOf({ raw: { sr_sm_config: { nosubdir: 'false' } } }, noCtx)).toEqual({ noSubdir: false });
+    expect(await srSettingsOf({ raw: {} }, noCtx)).toEqual({ noSubdir: false });
+    const warned: string[] = [];
+    const asked: string[] = [];
+    const record = { sm_config: { nosubdir: 'true' }, other_config: { 'nfs-timeout': '600', 'nfs-retrans': '2' } };
+    const ctx = { log: { warn: (m: string) => warned.push(m) }, xapi: { SR: { get_record: async (ref: string) => (asked.push(ref), record) } } } as never;
+    expect(await srSettingsOf({ sr_ref: 'OpaqueRef:sr1', session_ref: 'OpaqueRef:s', raw: {} }, ctx)).toEqual({ noSubdir: true, timeo: 600, retrans: 2 });
+    expect(asked).toEqual(['OpaqueRef:sr1']);
+    // As sm: a timeout below 1 or a negative retrans is logged and the default kept.
+    const bad = { log: { warn: (m: string) => warned.push(m) } } as never;
+    expect(await srSettingsOf({ raw: { sr_other_config: { 'nfs-timeout': '0', 'nfs-retrans': '-1' } } }, bad)).toEqual({ noSubdir: false });
+    expect(warned.join('\n')).toMatch(/nfs-timeout="0" ignored[\s\S]*nfs-retrans="-1" ignored/);
   });
 });
