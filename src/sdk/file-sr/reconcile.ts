@@ -124,32 +124,68 @@ export async function dbRecordsOfSr(xapi: XenAPISession, srRef: string): Promise
   return xapi.VDI.get_all_records_where(`field "SR" = "${srRef.replace(/["\\]/g, '\\$&')}"`);
 }
 
+/**
+ * Calls in flight at once while reconciling. xapi serves concurrent calls of one
+ * session; overlapping them hides the round trip, which dominates a scan that
+ * introduces or forgets hundreds of records. Each record's own calls stay in order.
+ */
+const IN_FLIGHT = 8;
+
+/** Runs `fn` on every item, at most `width` at a time; rethrows the first failure once all have settled. */
+async function eachLimited<T>(items: readonly T[], width: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { e: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && failure === undefined) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (e) {
+        failure ??= { e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+  if (failure !== undefined) throw failure.e;
+}
+
 export async function synchronise(xapi: XenAPISession, srRef: string, reported: readonly ReportedVdi[]): Promise<SyncReport> {
-  const report: SyncReport = { introduced: [], forgotten: [], updated: [] };
   const db = await dbRecordsOfSr(xapi, srRef);
   const byLocation = new Map<string, [string, XenRecord]>();
   for (const [ref, rec] of Object.entries(db)) byLocation.set(str(rec['location']).toLowerCase(), [ref, rec]);
-  const seen = new Set<string>();
-  for (const r of reported) {
-    seen.add(r.location);
-    const hit = byLocation.get(r.location);
-    if (hit === undefined) {
-      await introduceVdi(xapi, srRef, r);
-      report.introduced.push(r.uuid);
-    } else if (await updateVdiRecord(xapi, hit[0], hit[1], r)) {
-      report.updated.push(r.uuid);
-    }
-  }
-  for (const [loc, [ref]] of byLocation) {
-    if (seen.has(loc)) continue;
+  const seen = new Set<string>(reported.map((r) => r.location));
+  // Outcomes by position, so the report keeps the scan's order whatever order the calls finish in.
+  const outcome: ('introduced' | 'updated' | 'same')[] = new Array<'same'>(reported.length).fill('same');
+  await eachLimited(
+    reported.map((r, i) => ({ r, i })),
+    IN_FLIGHT,
+    async ({ r, i }) => {
+      const hit = byLocation.get(r.location);
+      if (hit === undefined) {
+        await introduceVdi(xapi, srRef, r);
+        outcome[i] = 'introduced';
+      } else if (await updateVdiRecord(xapi, hit[0], hit[1], r)) {
+        outcome[i] = 'updated';
+      }
+    },
+  );
+  const report: SyncReport = {
+    introduced: reported.filter((_, i) => outcome[i] === 'introduced').map((r) => r.uuid),
+    forgotten: [],
+    updated: reported.filter((_, i) => outcome[i] === 'updated').map((r) => r.uuid),
+  };
+  const gone = [...byLocation].filter(([loc]) => !seen.has(loc));
+  const forgotten = new Set<string>();
+  await eachLimited(gone, IN_FLIGHT, async ([loc, [ref]]) => {
     try {
       await xapi.VDI.db_forget(ref);
-      report.forgotten.push(loc);
+      forgotten.add(loc);
     } catch (e) {
       // xapi answers HANDLE_INVALID for a record already gone: sm ignores it too.
       if (!/HANDLE_INVALID|UUID_INVALID/.test((e as Error).message)) throw e;
     }
-  }
+  });
+  report.forgotten = gone.map(([loc]) => loc).filter((loc) => forgotten.has(loc));
   return report;
 }
 

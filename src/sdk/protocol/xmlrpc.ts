@@ -186,7 +186,11 @@ export function isStruct(v: XmlRpcValue | undefined): v is { [key: string]: XmlR
 // ---------------------------------------------------------------------------
 // Encoding, byte-compatible with Python's xmlrpc.client.dumps.
 
+const NEEDS_ESCAPE = /[&<>]/;
+
 export function escapeXml(s: string): string {
+  // most strings (refs, uuids, sizes) need no escaping: skip the three passes
+  if (!NEEDS_ESCAPE.test(s)) return s;
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 

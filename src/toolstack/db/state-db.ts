@@ -28,6 +28,8 @@ export interface StateDbOptions {
 
 export class StateDb {
   readonly sql: Database.Database;
+  /** Prepared statements by SQL text: preparing costs more than running a one-row query. */
+  private readonly statements = new Map<string, Database.Statement>();
 
   private constructor(readonly path: string, opts: StateDbOptions) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -42,7 +44,17 @@ export class StateDb {
   }
 
   close(): void {
+    this.statements.clear();
     if (this.sql.open) this.sql.close();
+  }
+
+  private stmt(text: string): Database.Statement {
+    let st = this.statements.get(text);
+    if (st === undefined) {
+      st = this.sql.prepare(text);
+      this.statements.set(text, st);
+    }
+    return st;
   }
 
   private createSchema(): void {
@@ -115,7 +127,7 @@ export class StateDb {
     const cols = Object.keys(cls.fields);
     for (const f of Object.keys(full)) if (!(f in cls.fields)) throw new Error(`${name} has no field ${f}`);
     for (const f of cols) if (full[f] === undefined) throw new Error(`${name}.${f} is required`);
-    const stmt = this.sql.prepare(
+    const stmt = this.stmt(
       `INSERT INTO ${cls.table} (ref, ${cols.map((c) => `"${c}"`).join(', ')}) VALUES (?, ${cols.map(() => '?').join(', ')})`,
     );
     stmt.run(ref, ...cols.map((c) => this.toColumn(cls.fields[c]!, full[c])));
@@ -124,19 +136,19 @@ export class StateDb {
 
   get(name: ClassName, ref: string): DbRecord | undefined {
     const cls = CLASSES[name];
-    const row = this.sql.prepare(`SELECT * FROM ${cls.table} WHERE ref = ?`).get(ref) as Record<string, unknown> | undefined;
+    const row = this.stmt(`SELECT * FROM ${cls.table} WHERE ref = ?`).get(ref) as Record<string, unknown> | undefined;
     return row ? this.fromRow(cls, row) : undefined;
   }
 
   getByUuid(name: ClassName, uuid: string): DbRecord | undefined {
     const cls = CLASSES[name];
-    const row = this.sql.prepare(`SELECT * FROM ${cls.table} WHERE uuid = ?`).get(uuid) as Record<string, unknown> | undefined;
+    const row = this.stmt(`SELECT * FROM ${cls.table} WHERE uuid = ?`).get(uuid) as Record<string, unknown> | undefined;
     return row ? this.fromRow(cls, row) : undefined;
   }
 
   all(name: ClassName): DbRecord[] {
     const cls = CLASSES[name];
-    const rows = this.sql.prepare(`SELECT * FROM ${cls.table} ORDER BY rowid`).all() as Record<string, unknown>[];
+    const rows = this.stmt(`SELECT * FROM ${cls.table} ORDER BY rowid`).all() as Record<string, unknown>[];
     return rows.map((r) => this.fromRow(cls, r));
   }
 
@@ -145,8 +157,8 @@ export class StateDb {
     const cls = CLASSES[name];
     const kind = cls.fields[field];
     if (!kind) throw new Error(`${name} has no field ${field}`);
-    const rows = this.sql
-      .prepare(`SELECT * FROM ${cls.table} WHERE "${field}" = ? ORDER BY rowid`)
+    const rows = this
+      .stmt(`SELECT * FROM ${cls.table} WHERE "${field}" = ? ORDER BY rowid`)
       .all(this.toColumn(kind, value)) as Record<string, unknown>[];
     return rows.map((r) => this.fromRow(cls, r));
   }
@@ -155,11 +167,11 @@ export class StateDb {
     const cls = CLASSES[name];
     const kind = cls.fields[field];
     if (!kind) throw new Error(`${name} has no field ${field}`);
-    this.sql.prepare(`UPDATE ${cls.table} SET "${field}" = ? WHERE ref = ?`).run(this.toColumn(kind, value), ref);
+    this.stmt(`UPDATE ${cls.table} SET "${field}" = ? WHERE ref = ?`).run(this.toColumn(kind, value), ref);
   }
 
   destroy(name: ClassName, ref: string): void {
-    this.sql.prepare(`DELETE FROM ${CLASSES[name].table} WHERE ref = ?`).run(ref);
+    this.stmt(`DELETE FROM ${CLASSES[name].table} WHERE ref = ?`).run(ref);
   }
 
   // ---- the local host --------------------------------------------------------
