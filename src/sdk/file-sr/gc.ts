@@ -11,6 +11,8 @@
 import { existsSync, renameSync, unlinkSync } from 'node:fs';
 import { opsFor } from '../formats/index.js';
 import { hiddenSidecar } from '../formats/raw.js';
+import { carryOwn } from '../image-meta/api.js';
+import { linkSidecar, removeSidecar } from '../image-meta/sidecar.js';
 import { fistPoint } from './fist.js';
 import { readInventory, type Inventory, type VdiNode } from './inventory.js';
 import { journalsMentioning, removeJournal, writeJournal, type CoalesceJournal, type LeafCoalesceJournal } from './journal.js';
@@ -46,6 +48,7 @@ function unlinkQuietly(path: string): void {
 function removeNode(v: Pick<VdiNode, 'path' | 'format'>): void {
   unlinkQuietly(v.path);
   if (v.format === 'raw') unlinkQuietly(hiddenSidecar(v.path));
+  removeSidecar(v.path);
 }
 
 /** Hidden VDIs whose whole subtree is hidden, leaves first. */
@@ -76,6 +79,9 @@ export async function coalesceNode(srDir: string, j: CoalesceJournal): Promise<v
   const parentPath = vdiPath(srDir, j.parent, j.parentFormat);
   const childPath = vdiPath(srDir, j.child, j.childFormat);
   if (j.step === 'started' && existsSync(nodePath)) {
+    // N's own machine data goes to P first (P's only child is N): X reads the
+    // same value through N now and through P after the re-link. Idempotent.
+    await carryOwn({ path: nodePath, format: j.nodeFormat }, { path: parentPath, format: j.parentFormat });
     await opsFor(j.nodeFormat).coalesce(nodePath);
     writeJournal(srDir, (j.step = 'merged', j));
   }
@@ -96,16 +102,21 @@ export async function leafCoalesce(srDir: string, j: LeafCoalesceJournal): Promi
   const finalPath = vdiPath(srDir, j.leaf, j.baseFormat);
   if (existsSync(basePath)) {
     if (j.step === 'started') {
+      // A's own machine data goes to B, which becomes A; without one, A read B's already.
+      await carryOwn({ path: leafPath, format: j.leafFormat }, { path: basePath, format: j.baseFormat });
       await opsFor(j.leafFormat).coalesce(leafPath);
       writeJournal(srDir, (j.step = 'merged', j));
     }
     fistPoint('leaf-coalesce-merged');
     // Unhide before the rename: a raw base keeps its flag in <name>.hidden.
     await opsFor(j.baseFormat).setHidden(basePath, false);
+    // B's out-of-band machine data follows its file (linked first, so no moment without it).
+    linkSidecar(basePath, finalPath);
     renameSync(basePath, finalPath);
     writeJournal(srDir, (j.step = 'renamed', j));
   }
   fistPoint('leaf-coalesce-renamed');
+  removeSidecar(basePath); // B's file is A's now; its sidecar was linked there
   if (j.leafFormat !== j.baseFormat) removeNode({ path: leafPath, format: j.leafFormat });
   if (await opsFor(j.baseFormat).getHidden(finalPath)) await opsFor(j.baseFormat).setHidden(finalPath, false);
   removeJournal(srDir, j);

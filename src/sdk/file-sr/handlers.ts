@@ -32,6 +32,8 @@ import {
   type ReportedVdi,
 } from './reconcile.js';
 import { recoverJournals } from './recover.js';
+import { applyImageMetaRequest, imageMetaOnCreate, reportImageMeta } from './image-meta.js';
+import { removeSidecar } from '../image-meta/sidecar.js';
 import { resizeFile } from './resize.js';
 import { finishSnapshot, snapshotFiles, snapshotMode } from './snapshot.js';
 
@@ -228,6 +230,8 @@ export function fileSrHandlers(t: FileSrType): Handlers {
       const uuid = checkVdiName('vdi_uuid', req.vdi_uuid);
       // Format first: an unsupported one fails before anything exists.
       const format = chooseCreateFormat(req.vdi_sm_config, formatContext(t, req.device_config));
+      // Machine data (sm_config:image-meta) is checked before anything exists, too.
+      const applyMeta = imageMetaOnCreate(req.vdi_sm_config);
       const srDir = await openSr(req, ctx);
       const existing = findVdiFile(srDir, uuid);
       if (existing !== null) throw new SRError('VDIExists', `VDI ${uuid} already has an image file: ${existing.path}`);
@@ -235,6 +239,7 @@ export function fileSrHandlers(t: FileSrType): Handlers {
       const ops = opsFor(format);
       await ops.create(file.path, req.size);
       try {
+        await applyMeta(file);
         const info = quickInfo(file, false);
         const r = reported(file, info, null, false);
         await introduceVdi(ctx.xapi, req.sr_ref, r, {
@@ -252,6 +257,7 @@ export function fileSrHandlers(t: FileSrType): Handlers {
       } catch (e) {
         // Not introduced: the file must not outlive the failed call.
         rmSync(file.path, { force: true });
+        removeSidecar(file.path);
         throw e;
       }
       return { uuid, location: uuid };
@@ -277,6 +283,7 @@ export function fileSrHandlers(t: FileSrType): Handlers {
         await ops.setHidden(file.path, true);
       } else {
         rmSync(file.path, { force: true });
+        removeSidecar(file.path);
       }
       if (req.vdi_ref !== '') await ctx.xapi.VDI.db_forget(req.vdi_ref).catch(ignoreGone);
       await adjustVirtualAllocation(ctx.xapi, req.sr_ref, -info.virtualSize);
@@ -366,6 +373,8 @@ export function fileSrHandlers(t: FileSrType): Handlers {
       const file: VdiFile = { uuid, format: node.format, path: node.path };
       const rec = await vdiRecord(ctx, req.vdi_ref);
       await updateVdiRecord(ctx.xapi, req.vdi_ref, rec, reported(file, node, node.parent, node.children.length > 0));
+      await applyImageMetaRequest(ctx.xapi, req.vdi_ref, rec, file);
+      await reportImageMeta(ctx.xapi, req.vdi_ref, rec, file);
     },
 
     vdi_generate_config: async (req, ctx) => {

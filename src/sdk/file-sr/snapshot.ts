@@ -21,6 +21,7 @@ import { checkSafe, opsFor } from '../formats/index.js';
 import { checkChainDepth, rulesOf } from '../formats/rules.js';
 import { chooseRawSnapshotFormat, type FormatChoiceContext } from '../formats/select.js';
 import { hiddenSidecar } from '../formats/raw.js';
+import { linkSidecar, removeSidecar, renameSidecar } from '../image-meta/sidecar.js';
 import { fistPoint } from './fist.js';
 import { removeJournal, writeJournal, type SnapshotJournal } from './journal.js';
 import { findVdiFile, vdiPath } from './paths.js';
@@ -67,6 +68,7 @@ function unlinkQuietly(path: string): void {
 function removeImage(path: string, format: ImageFormat): void {
   unlinkQuietly(path);
   if (format === 'raw') unlinkQuietly(hiddenSidecar(path));
+  removeSidecar(path);
 }
 
 export interface SnapshotOptions {
@@ -102,6 +104,9 @@ export async function snapshotFiles(srDir: string, uuid: string, o: SnapshotOpti
   fistPoint('snapshot-journal');
   try {
     linkSync(src.path, basePath);
+    // Machine data kept out of band (vhd, raw) goes with the data to B; the
+    // new leaf and the clone inherit it from B, as a qcow2 leaf does from B's header.
+    linkSidecar(src.path, basePath);
     writeJournal(srDir, (j.step = 'linked', j));
     fistPoint('snapshot-link');
     await opsFor(leafFormat).snapshot({ path: basePath, format: src.format }, tmpPath);
@@ -114,6 +119,8 @@ export async function snapshotFiles(srDir: string, uuid: string, o: SnapshotOpti
   // Commit: from here the original uuid names the new empty leaf on top of B.
   renameSync(tmpPath, leafPath);
   if (leafFormat !== src.format) unlinkSync(src.path);
+  // A's old own value now belongs to B (linked above); the new leaf inherits it.
+  removeSidecar(src.path);
   writeJournal(srDir, (j.step = 'committed', j));
   fistPoint('snapshot-rename');
   if (clone !== null) {
@@ -143,14 +150,21 @@ async function rollBackSnapshot(srDir: string, j: SnapshotJournal): Promise<void
   unlinkQuietly(`${vdiPath(srDir, j.vdi, j.leafFormat)}.new`);
   if (j.clone !== null) removeImage(vdiPath(srDir, j.clone, j.leafFormat), j.leafFormat);
   // B is only dropped while it is still the same file as A: then A holds the data.
-  if (existsSync(basePath) && sameFile(srcPath, basePath)) unlinkQuietly(basePath);
-  else if (existsSync(basePath) && !existsSync(srcPath)) renameSync(basePath, srcPath);
+  if (existsSync(basePath) && sameFile(srcPath, basePath)) {
+    unlinkQuietly(basePath);
+    removeSidecar(basePath);
+  } else if (existsSync(basePath) && !existsSync(srcPath)) {
+    renameSync(basePath, srcPath);
+    renameSidecar(basePath, srcPath);
+  } else if (!existsSync(basePath)) removeSidecar(basePath);
   removeJournal(srDir, j);
 }
 
 async function rollForwardSnapshot(srDir: string, j: SnapshotJournal): Promise<void> {
   const basePath = vdiPath(srDir, j.base, j.srcFormat);
   if (j.leafFormat !== j.srcFormat) unlinkQuietly(vdiPath(srDir, j.vdi, j.srcFormat));
+  // B holds A's old own value (linked before the commit); the leaf inherits it.
+  if (existsSync(vdiPath(srDir, j.base, j.srcFormat))) removeSidecar(vdiPath(srDir, j.vdi, j.srcFormat));
   unlinkQuietly(`${vdiPath(srDir, j.vdi, j.leafFormat)}.new`);
   if (j.clone !== null) removeImage(vdiPath(srDir, j.clone, j.leafFormat), j.leafFormat);
   await opsFor(j.srcFormat).setHidden(basePath, true);

@@ -1,0 +1,181 @@
+// Machine data through the file-SR driver, with the real FileSR executable,
+// smctl and the real tools: set at vdi_create (sm-config:image-meta), kept
+// by snapshot and clone (a snapshot keeps the value its source had), carried
+// by GC coalesce and leaf-coalesce so what each VDI reads never changes,
+// reported by vdi_update, refused when invalid (nothing left behind), and
+// re-applied after a format conversion.
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { convert } from '../../src/sdk/formats/index.js';
+import { changeKeys, readEffective, reapplyAfterCopy, sidecarPath } from '../../src/sdk/image-meta/index.js';
+import {
+  assertBuilt, createSr, filesIn, imageOf, ok, scratch, smConfig, smctl, vdiRecord, vdisOfSr, withDb, type Scratch,
+} from '../file-sr/helpers.js';
+
+let s: Scratch | undefined;
+beforeAll(() => assertBuilt());
+afterEach(async () => {
+  await s?.cleanup();
+  s = undefined;
+});
+
+const M1 = '{"qemu.machine-types":["q35","pc"],"qemu.min-ram-MB":1024}';
+const M1_OBJ = JSON.parse(M1);
+
+async function effective(s: Scratch, uuid: string): Promise<string | null> {
+  return (await readEffective(imageOf(s, uuid))).text;
+}
+
+async function createWithMeta(s: Scratch, sr: string, format: string, meta: string): Promise<string> {
+  return ok(s, ['vdi-create', `sr-uuid=${sr}`, 'virtual-size=8MiB', 'name-label=os-disk', `sm-config:image-format=${format}`, `sm-config:image-meta=${meta}`]);
+}
+
+const parentOf = (u: string) => smConfig(vdiRecord(s!, u))['vhd-parent']!;
+
+describe.each(['vhd', 'qcow2', 'raw'] as const)('file SR, %s VDIs', (format) => {
+  it('vdi_create stores sm-config:image-meta; vdi_update reports it', async () => {
+    s = scratch();
+    const sr = await createSr(s);
+    const v = await createWithMeta(s, sr, format, M1);
+    expect(await effective(s, v)).toBe(M1);
+    await ok(s, ['vdi-update', `uuid=${v}`]);
+    expect(smConfig(vdiRecord(s, v))['image-meta']).toBe(M1);
+    expect(smConfig(vdiRecord(s, v))['image-meta-from']).toBe(v);
+    // Only the image (and for vhd/raw its sidecar) is in the SR.
+    const expected = format === 'qcow2' ? [`${v}.qcow2`] : [`${v}.${format}`, `${v}.${format}.image-meta.json`];
+    expect(filesIn(s)).toEqual(expected.sort());
+    // sr-scan does not take the sidecar for a VDI.
+    await ok(s, ['sr-scan', `uuid=${sr}`]);
+    expect(vdisOfSr(s, sr).map((r) => r['uuid'])).toEqual([v]);
+  });
+
+  it('vdi_update applies a request in sm-config:image-meta-set (or refuses it, changing nothing) and removes it', async () => {
+    s = scratch();
+    const sr = await createSr(s);
+    const v = await createWithMeta(s, sr, format, M1);
+    const request = (value: string) => withDb(s!, (db) => {
+      const r = db.getByUuid('VDI', v)!;
+      db.set('VDI', r.ref, 'sm_config', { ...smConfig(r), 'image-meta-set': value });
+    });
+    request('{"qemu.min-ram-MB":1,"qemu.min-ram-MB":2}');
+    const bad = await smctl(s, ['vdi-update', `uuid=${v}`]);
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr + bad.stdout).toMatch(/image-meta-set is refused.*duplicate key "qemu\.min-ram-MB"/);
+    // smctl rolls back a failed call's database writes, so the request is still there to fix.
+    expect(await effective(s, v)).toBe(M1);
+    request('{"com.example.role":"db"}');
+    await ok(s, ['vdi-update', `uuid=${v}`]);
+    expect(await effective(s, v)).toBe('{"com.example.role":"db"}');
+    expect(smConfig(vdiRecord(s, v))['image-meta']).toBe('{"com.example.role":"db"}');
+    expect(smConfig(vdiRecord(s, v))['image-meta-set']).toBeUndefined();
+    request('inherit');
+    await ok(s, ['vdi-update', `uuid=${v}`]);
+    expect(await effective(s, v)).toBeNull();
+    expect(smConfig(vdiRecord(s, v))['image-meta']).toBeUndefined();
+    expect(smConfig(vdiRecord(s, v))['image-meta-from']).toBeUndefined();
+  });
+
+  it('refuses an invalid image-meta at vdi_create, naming the key; nothing is created', async () => {
+    s = scratch();
+    const sr = await createSr(s);
+    for (const [bad, words] of [
+      ['{"qemu.min-ram-MB":1,"qemu.min-ram-MB":2}', /duplicate key "qemu\.min-ram-MB"/],
+      ['{"qemu.colour":"red"}', /"qemu\.colour".*not in the key registry/],
+      ['{"":1}', /empty key/],
+      ['[1,2]', /must be a JSON object/],
+      ['{"qemu.min-ram-MB":"lots"}', /"qemu\.min-ram-MB".*integer/],
+      ['{"machine":"q35"}', /"machine".*reverse-dotted vendor prefix/],
+    ] as const) {
+      const r = await smctl(s, ['vdi-create', `sr-uuid=${sr}`, 'virtual-size=8MiB', 'name-label=x', `sm-config:image-format=${format}`, `sm-config:image-meta=${bad}`]);
+      expect(r.exitCode, bad).not.toBe(0);
+      expect(r.stderr + r.stdout, bad).toMatch(words);
+    }
+    expect(filesIn(s)).toEqual([]);
+    expect(vdisOfSr(s, sr)).toEqual([]);
+  });
+
+  it('snapshot and clone keep the source value; later edits of the leaf do not reach them; leaf-coalesce carries it', async () => {
+    s = scratch();
+    const sr = await createSr(s);
+    const v = await createWithMeta(s, sr, format, M1);
+    const snap = await ok(s, ['vdi-snapshot', `uuid=${v}`]);
+    const base = parentOf(v);
+    expect(await effective(s, v)).toBe(M1);
+    expect(await effective(s, snap)).toBe(M1);
+    expect(await effective(s, base)).toBe(M1);
+    // The leaf now inherits from the base (its own value went to the base with the data).
+    expect((await readEffective(imageOf(s, v))).from?.path).toBe(imageOf(s, base).path);
+    // A clone of the snapshot (which itself inherits) reads the same.
+    const clone = await ok(s, ['vdi-clone', `uuid=${snap}`]);
+    expect(await effective(s, clone)).toBe(M1);
+    // Changing the leaf gives it its own value; the snapshot and the clone keep M1.
+    const m2 = await changeKeys(imageOf(s, v), { 'qemu.min-ram-MB': 4096 });
+    expect(await effective(s, v)).toBe(m2);
+    expect(await effective(s, snap)).toBe(M1);
+    expect(await effective(s, clone)).toBe(M1);
+    // Destroying the snapshot and the clone leaves v as the only child of its base: GC
+    // leaf-coalesces v into the base; v still reads its own value.
+    await ok(s, ['vdi-destroy', `uuid=${clone}`]);
+    await ok(s, ['vdi-destroy', `uuid=${snap}`]);
+    await ok(s, ['sr-scan', `uuid=${sr}`]);
+    expect(vdisOfSr(s, sr).map((r) => r['uuid']).sort()).toEqual([v].sort());
+    expect(await effective(s, v)).toBe(m2);
+    // No sidecar outlives its image.
+    for (const f of filesIn(s).filter((n) => n.endsWith('.image-meta.json'))) {
+      expect(existsSync(join(s.location, f.replace(/\.image-meta\.json$/, ''))), f).toBe(true);
+    }
+    await ok(s, ['vdi-update', `uuid=${v}`]);
+    expect(JSON.parse(smConfig(vdiRecord(s, v))['image-meta']!)).toEqual({ ...M1_OBJ, 'qemu.min-ram-MB': 4096 });
+  });
+});
+
+describe.each(['vhd', 'qcow2'] as const)('file SR coalesce, %s chain', (format) => {
+  it('a hidden node merged into its parent hands its value to the parent: every VDI reads the same', async () => {
+    s = scratch();
+    const sr = await createSr(s);
+    const v = await createWithMeta(s, sr, format, M1);
+    const s1 = await ok(s, ['vdi-snapshot', `uuid=${v}`]);
+    const b1 = parentOf(v);
+    const m2 = await changeKeys(imageOf(s, v), { 'com.example.build': 2 });
+    const s2 = await ok(s, ['vdi-snapshot', `uuid=${v}`]);
+    const b2 = parentOf(v);
+    const s3 = await ok(s, ['vdi-snapshot', `uuid=${v}`]);
+    const b3 = parentOf(v);
+    // v → B3 (inherits) → B2 (m2) → B1 (M1)
+    expect(await effective(s, v)).toBe(m2);
+    expect(await effective(s, s3)).toBe(m2);
+    expect(await effective(s, s1)).toBe(M1);
+    await ok(s, ['vdi-destroy', `uuid=${s2}`]);
+    await ok(s, ['vdi-destroy', `uuid=${s1}`]); // B2 is merged into B1 now
+    expect(filesIn(s).some((f) => f.startsWith(b2))).toBe(false);
+    expect(parentOf(b3)).toBe(b1);
+    expect(await effective(s, v)).toBe(m2);
+    expect(await effective(s, s3)).toBe(m2);
+    expect((await readEffective(imageOf(s, v))).from?.path).toBe(imageOf(s, b1).path);
+  });
+});
+
+describe('conversion on a file SR', () => {
+  it.each([
+    ['qcow2', 'vhd'], ['qcow2', 'raw'], ['vhd', 'qcow2'], ['vhd', 'raw'], ['raw', 'qcow2'], ['raw', 'vhd'],
+  ] as const)('%s → %s drops the value; re-applying gives the copy the source\'s effective value', async (from, to) => {
+    s = scratch();
+    const sr = await createSr(s);
+    const v = await createWithMeta(s, sr, from, M1);
+    await ok(s, ['vdi-snapshot', `uuid=${v}`]); // v now inherits from its base
+    const out = mkdtempSync(join(s.dir, 'conv-'));
+    try {
+      const dst = { path: join(out, `copy.${to}`), format: to };
+      await convert(imageOf(s, v), dst);
+      expect((await readEffective(dst)).text).toBeNull();
+      expect(await reapplyAfterCopy(imageOf(s, v), dst)).toBe(M1);
+      expect((await readEffective(dst)).text).toBe(M1);
+      expect((await readEffective(dst)).depth).toBe(0);
+      if (to !== 'qcow2') expect(existsSync(sidecarPath(dst.path))).toBe(true);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+    expect(readdirSync(s.location).length).toBeGreaterThan(0);
+  });
+});
