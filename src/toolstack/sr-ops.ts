@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { DbRecord } from './db/schema.js';
 import { XenApiError } from './errors.js';
 import type { Toolstack } from './toolstack.js';
+import { recoverInterruptedCopies } from './migrate/move.js';
 
 export interface SrCreateArgs {
   type: string;
@@ -80,6 +81,9 @@ export async function srProbe(
 
 export async function srScan(ts: Toolstack, srUuid: string): Promise<void> {
   const sr0 = ts.srByUuid(srUuid);
+  // A copy an earlier smctl was killed in the middle of is undone first, so the
+  // scan never shows its half-made destination (migrate/move.ts).
+  await recoverInterruptedCopies(ts);
   await ts.mutate(srUuid, async () => {
     const sr = ts.db.get('SR', sr0.ref)!;
     const pbd = ts.requireAttached(sr);

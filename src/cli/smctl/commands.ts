@@ -10,6 +10,8 @@ import { recordToWire } from '../../toolstack/xenapi/marshal.js';
 import type { ParsedArgs } from './args.js';
 import { formatPairs, formatRecord, formatRecords, selectFields } from './format.js';
 import { type ClassView, PBD_VIEW, showMap, SM_VIEW, SR_VIEW, VDI_VIEW } from './views.js';
+import { MIGRATE_COMMANDS } from './migrate-commands.js';
+import { IMAGE_COMMANDS, withImageMeta } from './image-commands.js';
 
 export interface Ctx {
   args: ParsedArgs;
@@ -290,7 +292,7 @@ export const COMMANDS: CommandSpec[] = [
       await sr.pbdUnplug(ctx.ts(), uuidParam(ctx, 'uuid'));
     },
   },
-  {
+  withImageMeta({
     name: 'vdi-create',
     summary: 'Create a VDI (vdi_create). Prints the new VDI uuid.',
     params: {
@@ -327,7 +329,7 @@ export const COMMANDS: CommandSpec[] = [
       });
       ctx.out(`${String(rec['uuid'])}\n`);
     },
-  },
+  }),
   {
     name: 'vdi-list',
     summary: 'List VDIs. Filter with <field>=<value>, e.g. sr-uuid=<uuid>.',
@@ -475,6 +477,8 @@ export const COMMANDS: CommandSpec[] = [
       await vdi.vdiDetach(ctx.ts(), uuidParam(ctx, 'uuid'));
     },
   },
+  ...MIGRATE_COMMANDS,
+  ...IMAGE_COMMANDS,
 ];
 
 export function findCommand(name: string): CommandSpec | undefined {

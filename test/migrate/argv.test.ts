@@ -1,0 +1,24 @@
+// Golden argv of the copy engine's qemu-img calls (fixture: fixtures/golden-argv.json).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { compareArgv, convertIntoArgv, convertToRawArgv } from '../../src/toolstack/migrate/argv.js';
+
+const golden = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'golden-argv.json'), 'utf8')) as Record<string, string[]>;
+
+it('convert into a pre-created target: -f/-O always, -n, --target-is-zero', () => {
+  expect(convertIntoArgv({ src: '/sr/a.qcow2', srcFormat: 'qcow2', dst: '/sr/b.raw', dstFormat: 'raw' })).toEqual(golden['convertInto']);
+});
+
+it('convert to a staging raw file', () => {
+  expect(convertToRawArgv({ src: '/sr/a.qcow2', srcFormat: 'qcow2', out: '/sr/.b.copy-staging' })).toEqual(golden['convertToRaw']);
+});
+
+it('compare with both formats given', () => {
+  expect(compareArgv({ a: '/sr/a.raw', aFormat: 'raw', b: '/sr/b.qcow2', bFormat: 'qcow2' })).toEqual(golden['compare']);
+});
+
+it('never hands a VHD or an option-like path to qemu-img', () => {
+  expect(() => convertIntoArgv({ src: '/a.vhd', srcFormat: 'vhd' as 'raw', dst: '/b.raw', dstFormat: 'raw' })).toThrow(/not used for vhd/);
+  expect(() => compareArgv({ a: '-x', aFormat: 'raw', b: '/b', bFormat: 'raw' })).toThrow(/must not start with '-'/);
+});
