@@ -114,6 +114,30 @@ describe('golden argv of the file SR', () => {
     check('scan', argvs);
   });
 
+  it('sr_scan reads the headers once: the GC pass before it hands over the inventory it read last', async () => {
+    const sr = fresh();
+    const vhd = opsFor('vhd');
+    for (let i = 1; i <= 3; i++) await vhd.create(join(sr, `${U(i)}.vhd`), 2 * 1024 * 1024);
+    // Nothing to collect: one header pass, and that pass is the scan's inventory.
+    let gc: Awaited<ReturnType<typeof collectGarbage>> | undefined;
+    const quiet = await record(sr, async () => {
+      gc = await collectGarbage(sr, { coalesce: false });
+    });
+    expect(quiet.filter((a) => a.includes('scan'))).toHaveLength(1);
+    expect([...gc!.finalInventory!.vdis.keys()].sort()).toEqual([U(1), U(2), U(3)]);
+
+    // A hidden VDI without children is garbage: removed, then one more pass shows the SR as it is now.
+    await vhd.setHidden(join(sr, `${U(2)}.vhd`), true);
+    const afterRemoval = await record(sr, async () => {
+      gc = await collectGarbage(sr, { coalesce: false });
+    });
+    expect(gc!.removed).toEqual([U(2)]);
+    expect(afterRemoval.filter((a) => a.includes('scan'))).toHaveLength(2);
+    const now = await readInventory(sr);
+    expect([...gc!.finalInventory!.vdis.keys()].sort()).toEqual([...now.vdis.keys()].sort());
+    expect([...now.vdis.keys()].sort()).toEqual([U(1), U(3)]);
+  });
+
   it('sr_attach / sr_detach of the file driver: bind mount and umount', async () => {
     const loc = fresh();
     const srDir = join(dir, 'mnt', SR_UUID);

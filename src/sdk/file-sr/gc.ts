@@ -35,6 +35,12 @@ export interface GcReport {
   coalesced: { node: string; into: string }[];
   leafCoalesced: { leaf: string; base: string }[];
   errors: string[];
+  /**
+   * The inventory GC read last, when it stopped because nothing more was to be
+   * done: it describes the SR as GC left it, so a scan right after can use it
+   * instead of reading every header again. Absent when GC stopped at maxActions.
+   */
+  finalInventory?: Inventory;
 }
 
 function unlinkQuietly(path: string): void {
@@ -140,7 +146,10 @@ export async function collectGarbage(srDir: string, o: GcOptions = {}): Promise<
       }
       continue;
     }
-    if (o.coalesce === false) break;
+    if (o.coalesce === false) {
+      report.finalInventory = inv;
+      break;
+    }
     const node = [...inv.vdis.values()].find((n) => {
       if (!n.hidden || n.children.length !== 1 || n.parent === null || failed.has(n.uuid)) return false;
       const p = inv.vdis.get(n.parent);
@@ -167,13 +176,19 @@ export async function collectGarbage(srDir: string, o: GcOptions = {}): Promise<
       }
       continue;
     }
-    if (o.leafCoalesce === false) break;
+    if (o.leafCoalesce === false) {
+      report.finalInventory = inv;
+      break;
+    }
     const leaf = [...inv.vdis.values()].find((a) => {
       if (a.hidden || a.children.length !== 0 || a.parent === null || failed.has(a.uuid)) return false;
       const b = inv.vdis.get(a.parent);
       return b !== undefined && b.hidden && b.children.length === 1 && !busy(a.uuid) && !busy(b.uuid);
     });
-    if (leaf === undefined) break;
+    if (leaf === undefined) {
+      report.finalInventory = inv;
+      break;
+    }
     const b = inv.vdis.get(leaf.parent!)!;
     const j: LeafCoalesceJournal = { op: 'leaf-coalesce', leaf: leaf.uuid, leafFormat: leaf.format, base: b.uuid, baseFormat: b.format, step: 'started' };
     try {

@@ -17,7 +17,7 @@ import { isMountPoint } from '../tools/mount.js';
 import type { XenRecord } from '../xenapi/session.js';
 import { clearAttached, isAttached, markAttached, markDetached } from './attach-state.js';
 import { collectGarbage, gcChanged } from './gc.js';
-import { readInventory } from './inventory.js';
+import { readInventory, type Inventory } from './inventory.js';
 import { checkVdiName, findVdiFile, srDirFor, vdiPath, type VdiFile } from './paths.js';
 import {
   adjustVirtualAllocation,
@@ -151,8 +151,8 @@ export function fileSrHandlers(t: FileSrType): Handlers {
   }
 
   /** Scan + reconcile + SR numbers: sr_scan, and after a GC that changed the tree. */
-  async function scanAndSync(req: SrCall & { sr_ref: string }, srDir: string, ctx: HandlerContext): Promise<void> {
-    const inv = await readInventory(srDir);
+  async function scanAndSync(req: SrCall & { sr_ref: string }, srDir: string, ctx: HandlerContext, current?: Inventory): Promise<void> {
+    const inv = current ?? (await readInventory(srDir));
     for (const e of inv.errors) ctx.log.error(`sr_scan: skipping ${e.path}: ${e.message}`);
     const vdis = reportedVdis(inv);
     const sync = await synchronise(ctx.xapi, req.sr_ref, vdis);
@@ -195,8 +195,9 @@ export function fileSrHandlers(t: FileSrType): Handlers {
       // Only garbage here: a scan must stay quick on a large SR, so the data-moving
       // coalesces run after vdi_delete and on demand (bin/sm-gc), as sm runs them
       // outside the scan (SMGC@<sr>).
-      await runGc(req, srDir, ctx, false);
-      await scanAndSync(req, srDir, ctx);
+      const gc = await runGc(req, srDir, ctx, false);
+      // GC's last read of the headers is the SR as it is now: one header pass, not two.
+      await scanAndSync(req, srDir, ctx, gc.finalInventory);
     },
 
     sr_update: async (req, ctx) => {
