@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { DbRecord } from './db/schema.js';
 import { XenApiError } from './errors.js';
 import type { Toolstack } from './toolstack.js';
-import { recoverInterruptedCopies } from './migrate/move.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { journalDir } from './migrate/journal-dir.js';
 
 export interface SrCreateArgs {
   type: string;
@@ -83,7 +84,8 @@ export async function srScan(ts: Toolstack, srUuid: string): Promise<void> {
   const sr0 = ts.srByUuid(srUuid);
   // A copy an earlier smctl was killed in the middle of is undone first, so the
   // scan never shows its half-made destination (migrate/move.ts).
-  await recoverInterruptedCopies(ts);
+  const copies = journalDir(ts.lockDir);
+  if (existsSync(copies) && readdirSync(copies).length > 0) await (await import('./migrate/move.js')).recoverInterruptedCopies(ts);
   await ts.mutate(srUuid, async () => {
     const sr = ts.db.get('SR', sr0.ref)!;
     const pbd = ts.requireAttached(sr);

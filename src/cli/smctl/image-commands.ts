@@ -6,9 +6,8 @@ import { ImageMetaError } from '../../sdk/image-meta/errors.js';
 import { validateMetaText } from '../../sdk/image-meta/rules.js';
 import { UsageError } from '../../toolstack/errors.js';
 import { metaMapToText } from '../../toolstack/import-plan/meta-map.js';
-import { planImport, type ImageMetaInput } from '../../toolstack/import-plan/plan.js';
-import { renderPlan } from '../../toolstack/import-plan/render.js';
-import { inputFromFile, inputFromVdi, SM_CONFIG_META, SM_CONFIG_META_FROM } from '../../toolstack/import-plan/sources.js';
+import type { ImageMetaInput } from '../../toolstack/import-plan/plan.js';
+import { SM_CONFIG_META, SM_CONFIG_META_FROM } from '../../toolstack/import-plan/sm-config-keys.js';
 import { isUuid } from '../../toolstack/sizes.js';
 import { vdiUpdate } from '../../toolstack/vdi-ops.js';
 import type { CommandSpec, Ctx } from './commands.js';
@@ -50,6 +49,10 @@ const IMAGE_IMPORT_PLAN: CommandSpec = {
     if (format !== undefined && files.length === 0) throw new UsageError(`parameter 'format' applies to files=, which is not given`);
     // Every VDI must exist before the first driver call.
     for (const u of vdis) ctx.ts().vdiByUuid(u);
+    // The planner and the image readers load only for this command, not for every smctl call.
+    const { inputFromFile, inputFromVdi } = await import('../../toolstack/import-plan/sources.js');
+    const { planImport } = await import('../../toolstack/import-plan/plan.js');
+    const { renderPlan } = await import('../../toolstack/import-plan/render.js');
     const inputs: ImageMetaInput[] = [];
     for (const f of files) inputs.push(await inputFromFile(f, format));
     for (const u of vdis) inputs.push(await inputFromVdi(ctx.ts(), u));

@@ -3,8 +3,7 @@
 // maps, on a set of VDIs since smctl has no VMs) and assert-can-migrate.
 import { UsageError } from '../../toolstack/errors.js';
 import { isUuid } from '../../toolstack/sizes.js';
-import { assertCanMigrate, moveVdis, type MovedVdi, type MoveMode, type MoveRequest } from '../../toolstack/migrate/index.js';
-import { terminalProgress } from '../../toolstack/migrate/progress.js';
+import type { MovedVdi, MoveMode, MoveRequest } from '../../toolstack/migrate/index.js';
 import type { CommandSpec, Ctx } from './commands.js';
 
 function uuidOf(ctx: Ctx, what: string, v: string): string {
@@ -49,7 +48,13 @@ function mapRequests(ctx: Ctx): MoveRequest[] {
   return out;
 }
 
+// The copy engine (VHD engine, qemu-img, journals) is loaded only by the commands
+// that use it: every other smctl call stays as quick to start as before.
+const migrateLib = () => import('../../toolstack/migrate/index.js');
+
 async function run(ctx: Ctx, requests: MoveRequest[], mode: MoveMode): Promise<MovedVdi[]> {
+  const { moveVdis } = await migrateLib();
+  const { terminalProgress } = await import('../../toolstack/migrate/progress.js');
   const bar = terminalProgress();
   try {
     return await moveVdis(ctx.ts(), requests, mode, bar ? { progress: (v, p, d, t) => bar.update(v, p, d, t) } : {});
@@ -112,7 +117,7 @@ export const MIGRATE_COMMANDS: CommandSpec[] = [
     required: [],
     maps: MAPS,
     async run(ctx) {
-      await assertCanMigrate(ctx.ts(), mapRequests(ctx), 'migrate');
+      await (await migrateLib()).assertCanMigrate(ctx.ts(), mapRequests(ctx), 'migrate');
     },
   },
 ];

@@ -13,10 +13,10 @@ import { XenApiError } from '../errors.js';
 import type { Toolstack } from '../toolstack.js';
 import { vdiUpdate } from '../vdi-ops.js';
 import type { ImageMetaInput } from './plan.js';
+import { SM_CONFIG_META, SM_CONFIG_META_FROM } from './sm-config-keys.js';
 
 /** sm_config keys the file-SR driver family fills in on vdi_update (src/sdk/file-sr/image-meta.ts). */
-export const SM_CONFIG_META = 'image-meta';
-export const SM_CONFIG_META_FROM = 'image-meta-from';
+export { SM_CONFIG_META, SM_CONFIG_META_FROM };
 
 /** One image file (format detected from its signature unless `format` is given). */
 export async function inputFromFile(path: string, format?: string): Promise<ImageMetaInput> {

@@ -5,6 +5,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { journalDir } from './journal-dir.js';
 
 const ItemSchema = z.object({
   srcSr: z.string(),
@@ -32,9 +33,7 @@ const JournalSchema = z.object({
 export type CopyJournal = z.infer<typeof JournalSchema>;
 export type JournalItem = z.infer<typeof ItemSchema>;
 
-export function journalDir(lockDir: string): string {
-  return join(lockDir, 'copies');
-}
+export { journalDir };
 
 function pathOf(lockDir: string, id: string): string {
   return join(journalDir(lockDir), `${id}.json`);
