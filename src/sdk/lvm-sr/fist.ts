@@ -1,0 +1,21 @@
+// Fault-injection points of the LVM SR (same mechanism as file-sr/fist.ts:
+// `SM_FIST=<point>` SIGKILLs the driver when it reaches <point>).
+import { FIST_ENV } from '../file-sr/fist.js';
+
+export const LVM_FIST_POINTS = [
+  'lvm-snapshot-journal',
+  'lvm-snapshot-rename',
+  'lvm-snapshot-leaf',
+  'lvm-snapshot-clone',
+  'lvm-snapshot-hide',
+  'lvm-snapshot-mgt',
+  'lvm-resize-journal',
+  'lvm-resize-extend',
+  'lvm-resize-image',
+] as const;
+export type LvmFistPoint = (typeof LVM_FIST_POINTS)[number];
+
+export function fistPoint(name: LvmFistPoint): void {
+  const wanted = process.env[FIST_ENV];
+  if (wanted !== undefined && wanted === name) process.kill(process.pid, 'SIGKILL');
+}

@@ -1,0 +1,90 @@
+// The `lvm` driver with device-mapper: inside the test host (one boot for the
+// whole file). LVs are activated with lvchange -ay (reference counted), data is
+// written and read back through /dev/<vg>/<lv>, and activation state is checked
+// with lvs. On this host it is one test that boots the guest and reports every
+// guest case.
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { readRange, writeRange } from '../../src/sdk/formats/index.js';
+import { readVhdHeader } from '../../src/sdk/formats/vhd-header.js';
+import { deviceMapperAvailable } from '../../src/sdk/tools/lvm.js';
+import { describeInTestHost } from '../../src/testhost/vitest.js';
+import { assertBuilt, MiB, ok, pattern, smConfig, smctl, vdiRecord } from '../file-sr/helpers.js';
+import { createLvmSr, lvsOf, lvmScratch, type LvmScratch } from './helpers.js';
+
+const GUEST_CASE_MS = 900_000;
+
+describeInTestHost('lvm SR in the test host (device-mapper)', import.meta.url, () => {
+  const scratches: LvmScratch[] = [];
+  beforeAll(() => assertBuilt());
+  afterAll(async () => {
+    for (const s of scratches) await s.cleanup();
+  });
+
+  async function attach(s: LvmScratch, uuid: string): Promise<string> {
+    const out = await ok(s, ['vdi-attach', `uuid=${uuid}`]);
+    return /params \( RO\)\s*: (\S+)/.exec(out)![1]!;
+  }
+  async function active(s: LvmScratch, sr: string, lv: string): Promise<boolean> {
+    const rec = (await lvsOf(s, sr)).find((l) => l.lvName === lv);
+    return rec?.attr.active === true;
+  }
+
+  it('vhd, qcow2 and raw VDIs: data through /dev/<vg>/<lv>, snapshot and clone keep it, shared bases stay active while a leaf needs them', { timeout: GUEST_CASE_MS }, async () => {
+    expect(deviceMapperAvailable()).toBe(true);
+    const s = await lvmScratch([256]);
+    scratches.push(s);
+    const sr = await createLvmSr(s);
+    const vg = `VG_XenStorage-${sr}`;
+    const ids: Record<string, string> = {};
+    for (const f of ['vhd', 'qcow2', 'raw'] as const) {
+      ids[f] = await ok(s, ['vdi-create', `sr-uuid=${sr}`, 'virtual-size=20MiB', `name-label=${f}`, `sm-config:image-format=${f}`]);
+      // Created, written and left inactive.
+      expect(await active(s, sr, `${f === 'vhd' ? 'VHD' : f === 'qcow2' ? 'QCOW2' : 'LV'}-${ids[f]}`)).toBe(false);
+    }
+    for (const f of ['vhd', 'qcow2', 'raw'] as const) {
+      const p = await attach(s, ids[f]!);
+      expect(p.startsWith(`/dev/${vg}/`)).toBe(true);
+      await writeRange({ path: p, format: f }, MiB, pattern(f.length, MiB));
+      await ok(s, ['vdi-detach', `uuid=${ids[f]}`]);
+      expect(existsSync(p)).toBe(false);
+    }
+    // qcow2 clone: both leaves read the data through the shared base.
+    const clone = await ok(s, ['vdi-clone', `uuid=${ids['qcow2']}`]);
+    const base = String(smConfig(vdiRecord(s, clone))['vhd-parent']);
+    const pa = await attach(s, ids['qcow2']!);
+    const pc = await attach(s, clone);
+    for (const p of [pa, pc]) expect((await readRange({ path: p, format: 'qcow2' }, MiB, MiB)).equals(pattern(5, MiB))).toBe(true);
+    await ok(s, ['vdi-detach', `uuid=${clone}`]);
+    expect(await active(s, sr, `QCOW2-${base}`), 'base stays active for the other leaf').toBe(true);
+    expect((await readRange({ path: pa, format: 'qcow2' }, MiB, MiB)).equals(pattern(5, MiB))).toBe(true);
+    await ok(s, ['vdi-detach', `uuid=${ids['qcow2']}`]);
+    expect(await active(s, sr, `QCOW2-${base}`)).toBe(false);
+
+    // vhd snapshot: the base holds the data, the leaf names VHD-<base> as its parent.
+    await ok(s, ['vdi-snapshot', `uuid=${ids['vhd']}`]);
+    const vbase = String(smConfig(vdiRecord(s, ids['vhd']!))['vhd-parent']);
+    const pl = await attach(s, ids['vhd']!);
+    expect(readVhdHeader(pl)).toMatchObject({ parentName: `VHD-${vbase}`, diskType: 'differencing' });
+    const pb = `/dev/${vg}/VHD-${vbase}`;
+    expect(readVhdHeader(pb).hidden).toBe(true);
+    expect((await readRange({ path: pb, format: 'vhd' }, MiB, MiB)).equals(pattern(3, MiB))).toBe(true);
+    await ok(s, ['vdi-detach', `uuid=${ids['vhd']}`]);
+
+    // raw snapshot into vhd over a hidden raw base that keeps the data.
+    await ok(s, ['vdi-snapshot', `uuid=${ids['raw']}`]);
+    const rbase = String(smConfig(vdiRecord(s, ids['raw']!))['vhd-parent']);
+    await attach(s, ids['raw']!);
+    expect((await readRange({ path: `/dev/${vg}/LV-${rbase}`, format: 'raw' }, MiB, MiB)).equals(pattern(3, MiB))).toBe(true);
+    await ok(s, ['vdi-detach', `uuid=${ids['raw']}`]);
+
+    // Resize of the offline vhd leaf, then a clean scan; nothing is left active.
+    await ok(s, ['vdi-resize', `uuid=${ids['vhd']}`, 'disk-size=40MiB']);
+    await ok(s, ['sr-scan', `uuid=${sr}`]);
+    expect((await lvsOf(s, sr)).filter((l) => l.attr.active === true).map((l) => l.lvName)).toEqual([]);
+    const pbd = (await ok(s, ['pbd-list', `sr-uuid=${sr}`, 'params=uuid', '--minimal'])).trim();
+    await ok(s, ['pbd-unplug', `uuid=${pbd}`]);
+    const r = await smctl(s, ['sr-destroy', `uuid=${sr}`]);
+    expect(r.stderr).toContain('SRNotEmpty');
+  });
+});

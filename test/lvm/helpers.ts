@@ -1,0 +1,74 @@
+// Set-up shared by the lvm tests: a scratch toolstack (database, logs, run dir)
+// plus loop devices, all removed afterwards even when a test fails (VGs on the
+// devices, activations made without device-mapper: /dev/VG_XenStorage-* and
+// their loop devices).
+import { execa } from 'execa';
+import { existsSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { lvs, type LvRecord } from '../../src/sdk/tools/lvm.js';
+import { loopDevice, type Loop } from '../ext/helpers.js';
+import { ok, scratch, type Scratch } from '../file-sr/helpers.js';
+
+export interface LvmScratch extends Scratch {
+  loops: Loop[];
+}
+
+/** Every loop device whose backing file lives under `dir` (the ones activation made without device-mapper). */
+async function loopsBackedUnder(devices: readonly string[]): Promise<string[]> {
+  const { stdout } = await execa('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'], { reject: false });
+  return String(stdout)
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 2 && devices.includes(f[1]!))
+    .map((f) => f[0]!);
+}
+
+export async function lvmScratch(mibs: number[] = [256]): Promise<LvmScratch> {
+  const s = scratch();
+  const loops: Loop[] = [];
+  for (const m of mibs) loops.push(await loopDevice(m));
+  return {
+    ...s,
+    loops,
+    cleanup: async () => {
+      const devs = loops.map((l) => l.device);
+      const ours = await loopsBackedUnder(devs);
+      // Activations made without device-mapper: /dev/VG_XenStorage-<sr>/<lv> → one of OUR loop
+      // devices. Only those links go (other tests may have their own SRs active meanwhile).
+      for (const d of readdirSync('/dev').filter((n) => n.startsWith('VG_XenStorage-'))) {
+        const dir = join('/dev', d);
+        for (const e of existsSync(dir) ? readdirSync(dir) : []) if (ours.includes(readlinkSafe(join(dir, e)))) rmSync(join(dir, e), { force: true });
+        try {
+          if (readdirSync(dir).length === 0) rmSync(dir, { recursive: true, force: true });
+        } catch {
+          /* gone meanwhile */
+        }
+      }
+      for (const l of ours) await execa('losetup', ['-d', l], { reject: false });
+      for (const l of loops) await l.cleanup();
+      await s.cleanup();
+    },
+  };
+}
+
+export const deviceOf = (s: LvmScratch, i = 0): string => s.loops[i]!.device;
+
+export async function createLvmSr(s: LvmScratch, devices = [deviceOf(s)], extra: string[] = []): Promise<string> {
+  return ok(s, ['sr-create', 'type=lvm', `device-config:device=${devices.join(',')}`, 'name-label=lvm test', ...extra]);
+}
+
+export async function lvsOf(s: LvmScratch, sr: string, devices = s.loops.map((l) => l.device)): Promise<LvRecord[]> {
+  return lvs({ vg: `VG_XenStorage-${sr}` }, { devices });
+}
+
+export async function lvNames(s: LvmScratch, sr: string): Promise<string[]> {
+  return (await lvsOf(s, sr)).map((l) => l.lvName).sort();
+}
+
+function readlinkSafe(p: string): string {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return '';
+  }
+}
