@@ -49,8 +49,22 @@ export function summaryText(report: SuiteReport): string {
     }
   }
   const { passed, failed: nf, skipped } = report.summary;
+  if (report.calls) out.push('', timingText(report));
   out.push('', `${passed} passed, ${nf} failed, ${skipped} skipped`);
   return out.join('\n');
+}
+
+/** Where the suite's time went: driver calls (count, mean, the costliest commands) against the whole run. */
+export function timingText(report: SuiteReport): string {
+  const c = report.calls;
+  if (!c) return '';
+  const mean = c.count > 0 ? c.totalMs / c.count : 0;
+  const top = Object.entries(c.byCommand)
+    .sort((a, b) => b[1].totalMs - a[1].totalMs)
+    .slice(0, 4)
+    .map(([cmd, b]) => `${cmd} ${b.count}x ${seconds(b.totalMs / b.count)}`)
+    .join(', ');
+  return `${c.count} driver calls: ${seconds(c.totalMs)} of the ${seconds(report.durationMs)} run, mean ${seconds(mean)} (most time: ${top})`;
 }
 
 function xml(s: string): string {

@@ -11,7 +11,7 @@ import { describeError, replacer, ScenarioContext, type DeclaredInfo, type Suite
 import { CallRecorder } from './recorder.js';
 import type { Scenario } from './scenario.js';
 import { SCENARIOS } from './scenarios/index.js';
-import { type CallRecord, ScenarioFailure, type ScenarioResult, ScenarioSkip, type SuiteReport, summarize } from './types.js';
+import { type CallRecord, callStats, ScenarioFailure, type ScenarioResult, ScenarioSkip, type SuiteReport, summarize } from './types.js';
 
 export interface RunOptions {
   driver: string;
@@ -235,6 +235,7 @@ export async function runSuite(o: RunOptions): Promise<SuiteReport> {
       durationMs: Date.now() - started,
       results,
       summary: summarize(results),
+      calls: callStats([...(env.driverInfoCall ? [env.driverInfoCall] : []), ...recorder.calls]),
     };
   } finally {
     ts.close();

@@ -51,6 +51,26 @@ export interface SuiteReport {
   durationMs: number;
   results: ScenarioResult[];
   summary: Summary;
+  /** Where the time went: the driver calls made (wall time of each plug-in run), by command. */
+  calls?: CallStats;
+}
+
+export interface CallStats {
+  count: number;
+  totalMs: number;
+  byCommand: Record<string, { count: number; totalMs: number }>;
+}
+
+export function callStats(calls: readonly Pick<CallRecord, 'command' | 'durationMs'>[]): CallStats {
+  const byCommand: CallStats['byCommand'] = {};
+  let totalMs = 0;
+  for (const c of calls) {
+    const b = (byCommand[c.command] ??= { count: 0, totalMs: 0 });
+    b.count++;
+    b.totalMs += c.durationMs;
+    totalMs += c.durationMs;
+  }
+  return { count: calls.length, totalMs, byCommand };
 }
 
 export function summarize(results: readonly ScenarioResult[]): Summary {

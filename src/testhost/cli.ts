@@ -1,15 +1,18 @@
 // `testhost/vmtest`: prepare the test-host cache, or run one command in a fresh guest.
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { testHostConfig } from './config.js';
 import { ensureTestHost, prepareTestHost } from './prepare.js';
+import { copyOutTo, GUEST_OUT_DIR, GUEST_OUT_ENV } from './out-dir.js';
 import { bootTestHost, describeFailure, NOT_REPORTED } from './run.js';
 
 const USAGE = `usage:
   vmtest prepare [--force]     download the kernel and busybox, build the initramfs (cached)
   vmtest info                  show the cache (prepares it if missing or stale)
-  vmtest run [--timeout SECONDS] [--env NAME=VALUE]... [--cwd DIR] [--] CMD [ARG...]
+  vmtest run [--timeout SECONDS] [--env NAME=VALUE]... [--cwd DIR] [--out DIR] [--] CMD [ARG...]
                                boot a guest, run CMD as root in DIR (default: here), exit with its status
-                               (${NOT_REPORTED} if the guest never reported)
+                               (${NOT_REPORTED} if the guest never reported); with --out, what the command
+                               writes under $TESTHOST_OUT in the guest is copied to DIR on this host
 environment: SM_TESTHOST_BACKEND (qemu|uml), SM_TESTHOST_DIR, SM_TESTHOST_MEM, SM_TESTHOST_CPUS,
              SM_TESTHOST_TIMEOUT, SM_TESTHOST_RWSIZE, SM_TESTHOST_KEEP`;
 
@@ -33,12 +36,12 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'run') {
     // Options end at `--` or at the first word that is not one: the rest is the command, untouched.
-    const values: { timeout?: string; env: string[]; cwd?: string } = { env: [] };
+    const values: { timeout?: string; env: string[]; cwd?: string; out?: string } = { env: [] };
     let i = 0;
     for (; i < rest.length; i++) {
       const a = rest[i]!;
       if (a === '--') { i++; break; }
-      const m = /^--(timeout|env|cwd)(?:=(.*))?$/.exec(a);
+      const m = /^--(timeout|env|cwd|out)(?:=(.*))?$/.exec(a);
       if (!m) {
         if (a.startsWith('--')) throw new UsageError(`run: unknown option ${a}`);
         break;
@@ -47,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
       if (v === undefined) throw new UsageError(`run: ${a} needs a value`);
       if (m[1] === 'env') values.env.push(v);
       else if (m[1] === 'timeout') values.timeout = v;
+      else if (m[1] === 'out') values.out = v;
       else values.cwd = v;
     }
     const positionals = rest.slice(i);
@@ -63,13 +67,15 @@ async function main(argv: string[]): Promise<number> {
       timeoutMs = Number(values.timeout) * 1000;
     }
     const config = timeoutMs === undefined ? {} : { timeoutMs };
+    const outDir = values.out === undefined ? undefined : resolve(values.out);
+    if (outDir !== undefined) env[GUEST_OUT_ENV] = GUEST_OUT_DIR;
     const o = await bootTestHost(positionals, {
       env,
       config,
       ...(values.cwd === undefined ? {} : { cwd: values.cwd }),
       log,
       onOutput: (s, chunk) => (s === 'stdout' ? process.stdout : process.stderr).write(chunk),
-    });
+    }, outDir === undefined ? {} : copyOutTo(outDir));
     if (!o.reported) log(describeFailure(o, testHostConfig(config).timeoutMs));
     return o.exitCode;
   }

@@ -19,5 +19,6 @@ export {
   type StepsOptions,
   type StepsRun,
 } from './steps.js';
+export { runInTestHostWithOutput, GUEST_OUT_DIR, GUEST_OUT_ENV, type RunWithOutput } from './out-dir.js';
 export { nfsServerScript, loopPvScript } from './guest-helpers.js';
 // Vitest helpers (runVitestInTestHost, describeInTestHost) live in ./vitest.js: they import vitest.

@@ -18,7 +18,7 @@ import { deviceMapperAvailable, lvs, pvs, scopeArgs } from '../../src/sdk/tools/
 import { recordToolCalls } from '../../src/sdk/tools/run.js';
 import { scratch } from '../file-sr/helpers.js';
 import { loopDevice, type Loop } from '../ext/helpers.js';
-import { byUuid, fakeXapi } from './fake-xapi.js';
+import { byUuid, startXapi } from './xapi.js';
 
 const MiB = 1024 * 1024;
 const SR = '3c1f9d2a-5b6e-4c7d-8e9f-0a1b2c3d4e5f';
@@ -91,13 +91,14 @@ describe('lvm: a VG laid out by xapi LVHDSR attaches and scans with ours', () =>
     await writeIntoLv(dev, 'MGT', xml);
     const mgtBefore = await lvmBytes(dev, 'MGT');
 
-    const f = fakeXapi();
+    const f = await startXapi();
+    cleanups.push(() => f.close());
     const h = lvmSrHandlers(DRIVER_INFO);
     const base = { sr_uuid: SR, sr_ref: f.srRef, device_config: { device: dev }, host_ref: 'OpaqueRef:h', args: [], raw: {} };
     await h.sr_attach!({ ...base, command: 'sr_attach' } as unknown as RequestMap['sr_attach'], f.ctx);
     await h.sr_scan!({ ...base, command: 'sr_scan' } as unknown as RequestMap['sr_scan'], f.ctx);
 
-    const uuids = [...f.vdis.values()].map((r) => r['uuid']).sort();
+    const uuids = [...f.vdis().values()].map((r) => r['uuid']).sort();
     expect(uuids).toEqual([U.plain, U.raw, U.base, U.leaf].sort());
     expect(byUuid(f, U.plain)![1]).toMatchObject({ managed: true, read_only: false, virtual_size: String(20 * MiB), sm_config: { vdi_type: 'vhd' } });
     expect(byUuid(f, U.raw)![1]).toMatchObject({ virtual_size: String(8 * MiB), sm_config: { vdi_type: 'aio' } });
@@ -150,7 +151,8 @@ describe('lvm: golden argv of every command the driver runs', () => {
   it.skipIf(deviceMapperAvailable())('matches test/lvm/fixtures/golden-argv.yaml (this host has no device-mapper)', async () => {
     const { dev } = await setup(320);
     const golden = parse(readFileSync(join(import.meta.dirname, 'fixtures', 'golden-argv.yaml'), 'utf8')) as GoldenCase[];
-    const f = fakeXapi();
+    const f = await startXapi();
+    cleanups.push(() => f.close());
     const h = lvmSrHandlers(DRIVER_INFO);
     const base = { sr_uuid: SR, sr_ref: f.srRef, device_config: { device: dev }, host_ref: 'OpaqueRef:h', args: [], raw: {}, session_ref: 'OpaqueRef:s' };
     const norm = normaliser(dev);

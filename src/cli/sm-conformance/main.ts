@@ -4,11 +4,13 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_SIZES, loadConfigFile, parseConfigText, type SuiteConfig } from '../../../conformance/config.js';
+import { combinedSummary, loadReport, reportTable } from '../../../conformance/combined.js';
 import { jsonReport, junitXml, progressLine, summaryText } from '../../../conformance/report.js';
 import { runSuite } from '../../../conformance/runner.js';
 import { SCENARIOS } from '../../../conformance/scenarios/index.js';
 
 export const USAGE = `Usage: sm-conformance --driver PATH [--config FILE] [options]
+       sm-conformance --report FILE [--report FILE]...
 
 Runs the SMAPIv1 conformance scenarios against one driver executable (any
 language), the way xapi calls it, in an isolated state database.
@@ -26,6 +28,9 @@ language), the way xapi calls it, in an isolated state database.
   --junit FILE              write a JUnit XML report
   --json FILE               write the JSON report (with evidence)
   --list                    list the scenarios and exit
+  --report FILE             instead of running: show saved JSON reports (repeatable),
+                            each as a table, then a combined summary; exit 1 if any
+                            failed or is missing
   -h, --help                this text
 
 Each scenario passes, fails with evidence (request sent, response or fault,
@@ -82,6 +87,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         junit: { type: 'string' },
         json: { type: 'string' },
         list: { type: 'boolean' },
+        report: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -98,6 +104,13 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
   if (values['list']) {
     for (const s of SCENARIOS) out.write(`${s.id.padEnd(32)} ${s.perFormat ? '(per format) ' : ''}${s.title}\n`);
     return 0;
+  }
+  if (values['report']) {
+    const loaded = (values['report'] as string[]).map(loadReport);
+    for (const l of loaded) out.write(`${reportTable(l)}\n`);
+    const combined = combinedSummary(loaded);
+    out.write(`Combined summary\n${combined.text}`);
+    return combined.failed ? 1 : 0;
   }
   let config: SuiteConfig;
   let timeoutMs: number | undefined;
