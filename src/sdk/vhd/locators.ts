@@ -77,23 +77,43 @@ export function rawParentLocator(vhd: VhdFile): string | null {
   return null;
 }
 
-/** Canonical absolute parent path, trying locators in slot order; ENOENT when none resolves. */
+/**
+ * Canonical absolute parent path, trying locators in slot order; ENOENT when none resolves.
+ *
+ * Blktap joins a relative locator to the child's canonical directory. One more
+ * candidate is tried after those: the directory the child was opened through,
+ * when that is a symlink farm such as /dev/<vg>/ (LVs are links to /dev/dm-N,
+ * or to loop devices here, so their canonical directory is /dev, where the
+ * parent's LV name does not exist). A parent found that way is returned by the
+ * path it was found at, so its own parent is looked up in the same directory.
+ */
 export function resolveParent(vhd: VhdFile): string {
   if (!vhd.isDiff) throw new VhdError(EINVAL, `${vhd.path} has no parent`);
   const childDir = dirname(canonical(vhd.path));
+  const openedDir = dirname(resolve(vhd.path));
   let any = false;
+  const readable = (c: string): boolean => {
+    try {
+      accessSync(c, constants.R_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const decoded: string[] = [];
   for (const loc of vhd.header?.locators ?? []) {
     const s = decodeLocator(vhd, loc);
     if (s === null) continue;
     any = true;
+    decoded.push(s);
     const candidates = isAbsolute(s) ? [s, join(childDir, s)] : [join(childDir, s)];
-    for (const c of candidates) {
-      try {
-        accessSync(c, constants.R_OK);
-        return realpathSync(c);
-      } catch {
-        /* next candidate */
-      }
+    for (const c of candidates) if (readable(c)) return realpathSync(c);
+  }
+  if (openedDir !== childDir) {
+    for (const s of decoded) {
+      if (isAbsolute(s)) continue;
+      const c = join(openedDir, s);
+      if (readable(c)) return c;
     }
   }
   if (!any) throw new VhdError(EINVAL, `${vhd.path}: no decodable parent locator`);
