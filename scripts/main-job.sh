@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: set up, put real storage under the drivers (a loop-backed ext4
-# filesystem for the file driver), run the conformance suite against them and
+# filesystem for the file driver, a loop-device PV for the lvm driver, and the
+# test host's own for ext and nfs), run the conformance suite against them and
 # print the report. Safe to run again: it cleans up what a previous run left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,16 @@ MNT=$WORK/mnt
 cleanup() {
   if mountpoint -q "$MNT" 2>/dev/null; then umount "$MNT" || umount -l "$MNT" || true; fi
   if [ -f "$WORK/loopdev" ]; then losetup -d "$(cat "$WORK/loopdev")" 2>/dev/null || true; rm -f "$WORK/loopdev"; fi
+  if [ -f "$WORK/lvm-pv" ]; then
+    pv=$(cat "$WORK/lvm-pv")
+    # Whatever a failed suite left on the PV: its VGs, and loop devices over LV extents.
+    for vg in $(pvs --devices "$pv" --driverloaded n --noheadings -o vg_name "$pv" 2>/dev/null); do
+      vgremove --devices "$pv" --driverloaded n -f "$vg" >/dev/null 2>&1 || true
+    done
+    for l in $(losetup -j "$pv" -O NAME -n 2>/dev/null); do [ "$l" != "$pv" ] && losetup -d "$l" 2>/dev/null || true; done
+    losetup -d "$pv" 2>/dev/null || true
+    rm -f "$WORK/lvm-pv"
+  fi
 }
 cleanup
 rm -rf "$WORK"; mkdir -p "$MNT"
@@ -32,23 +43,38 @@ bin/sm-conformance --driver drivers/file/FileSR --device-config "location=$MNT/f
   --junit "$WORK/file.junit.xml" --json "$WORK/file.json" || status=1
 reports=("$WORK/file.json")
 
+# The lvm driver on a 4 GiB loop-device PV. This kernel has no device-mapper: LVM
+# runs with --driverloaded n and the driver reaches an LV's bytes through a loop
+# device over its extents (docs/lvm.md), so VDI data really lands on the PV.
+truncate -s 4G "$WORK/lvm.img"
+losetup -f --show "$WORK/lvm.img" > "$WORK/lvm-pv"
+echo "== lvm driver (LVMSR) on $(cat "$WORK/lvm-pv") (LVM without device-mapper), every declared format"
+bin/sm-conformance --driver drivers/lvm/LVMSR --device-config "device=$(cat "$WORK/lvm-pv")" \
+  --junit "$WORK/lvm.junit.xml" --json "$WORK/lvm.json" || status=1
+reports+=("$WORK/lvm.json")
+
 # ext and nfs need device-mapper and an NFS server and client, which this kernel
 # lacks: their suites run in the test host (one guest, side by side, every
 # declared format; storage made there: a loop device for ext, the guest's kernel
 # NFS server on 127.0.0.1 for nfs). See docs/conformance.md for the timings.
-# To run a driver's suite in the test host, add its SR type here (the guest
-# script makes its storage): e.g. GUEST_TYPES=(ext nfs lvm).
-GUEST_TYPES=(ext nfs)
+# Under emulation every driver call costs seconds: these suites take a long time
+# (docs/conformance.md). SM_MAIN_GUEST_TYPES chooses them ("" skips the test host;
+# "ext nfs lvm" adds lvm with device-mapper; the guest script makes the storage).
+read -r -a GUEST_TYPES <<< "${SM_MAIN_GUEST_TYPES-ext nfs}"
 # Drivers whose SR/VDI commands are not ready: their DRIVER_INFO, as xapi registers it.
-INFO_ONLY_TYPES=(lvm)
+INFO_ONLY_TYPES=()
 
-echo "== ${GUEST_TYPES[*]}: in the test host (${SM_TESTHOST_BACKEND:-qemu}), every declared format"
-testhost/vmtest run --timeout "${SM_MAIN_GUEST_TIMEOUT:-14400}" --out "$WORK/guest" -- \
-  testhost/conformance-suites.sh "${GUEST_TYPES[@]}" || status=1
-for t in "${GUEST_TYPES[@]}"; do
-  for f in json junit.xml log; do cp "$WORK/guest/$t.$f" "$WORK/$t.$f" 2>/dev/null || true; done
-  reports+=("$WORK/$t.json")
-done
+if [ "${#GUEST_TYPES[@]}" -gt 0 ]; then
+  echo "== ${GUEST_TYPES[*]}: in the test host (${SM_TESTHOST_BACKEND:-qemu}), every declared format"
+  testhost/vmtest run --timeout "${SM_MAIN_GUEST_TIMEOUT:-14400}" --out "$WORK/guest" -- \
+    testhost/conformance-suites.sh "${GUEST_TYPES[@]}" || status=1
+  for t in "${GUEST_TYPES[@]}"; do
+    for f in json junit.xml log; do cp "$WORK/guest/$t.$f" "$WORK/$t.$f" 2>/dev/null || true; done
+    reports+=("$WORK/$t.json")
+  done
+else
+  echo "== test host suites skipped (SM_MAIN_GUEST_TYPES is empty)"
+fi
 
 for t in "${INFO_ONLY_TYPES[@]}"; do
   d=$(ls drivers/"$t"/*SR | head -n 1)

@@ -12,15 +12,19 @@ import type { ScenarioResult, SuiteReport } from '../../conformance/types.js';
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const PYSR = join(ROOT, 'test/fixtures/python-driver/PySR');
 export const FILESR = join(ROOT, 'drivers/file/FileSR');
+export const LVMSR = join(ROOT, 'drivers/lvm/LVMSR');
 export const BROKEN = join(ROOT, 'test/fixtures/broken-drivers');
 export const CLI = join(ROOT, 'bin/sm-conformance');
 
 /** A run against `driver` with a fresh SR directory, removed afterwards; the report as its JSON (--json) reads. */
-export async function runAgainst(driver: string, o: { formats?: ImageFormat[]; only?: string[]; sizes?: bigint[] } = {}): Promise<SuiteReport> {
+export async function runAgainst(
+  driver: string,
+  o: { formats?: ImageFormat[]; only?: string[]; sizes?: bigint[]; deviceConfig?: Record<string, string> } = {},
+): Promise<SuiteReport> {
   const dir = mkdtempSync(join(tmpdir(), 'conformance-sr-'));
   try {
     const config: SuiteConfig = {
-      deviceConfig: { location: join(dir, 'sr') },
+      deviceConfig: o.deviceConfig ?? { location: join(dir, 'sr') },
       sizes: o.sizes ?? [...DEFAULT_SIZES],
       ...(o.formats ? { formats: o.formats } : {}),
     };

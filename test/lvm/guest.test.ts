@@ -87,4 +87,4 @@ describeInTestHost('lvm SR in the test host (device-mapper)', import.meta.url, (
     const r = await smctl(s, ['sr-destroy', `uuid=${sr}`]);
     expect(r.stderr).toContain('SRNotEmpty');
   });
-});
+}, 1_800_000);

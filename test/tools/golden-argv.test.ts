@@ -8,6 +8,7 @@ import { z } from 'zod';
 import * as fsck from '../../src/sdk/tools/fsck.js';
 import * as lvm from '../../src/sdk/tools/lvm.js';
 import * as mkfs from '../../src/sdk/tools/mkfs.js';
+import * as blkdiscard from '../../src/sdk/tools/blkdiscard.js';
 import * as mount from '../../src/sdk/tools/mount.js';
 import * as nfs from '../../src/sdk/tools/nfs.js';
 import * as qemuImg from '../../src/sdk/tools/qemu-img.js';
@@ -33,7 +34,7 @@ const SUITES: Record<string, Record<string, Module>> = {
   'vhd-util.yaml': { '': vhdUtil },
   'lvm.yaml': { '': lvm },
   'nfs.yaml': { '': nfs },
-  'fs.yaml': { mkfs, fsck, mount },
+  'fs.yaml': { mkfs, fsck, mount, blkdiscard },
 };
 
 function resolve(modules: Record<string, Module>, builder: string): (...a: unknown[]) => string[] {

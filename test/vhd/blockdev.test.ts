@@ -3,7 +3,7 @@
 // never truncates.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { truncateSync, writeFileSync } from 'node:fs';
+import { statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MiB, ok, prng, randomBuffer, readAt, tempDir, vhdUtil } from './helpers.js';
 
@@ -41,5 +41,15 @@ describe('VHD on a loop device', () => {
     const child = join(t.dir, 'child.vhd');
     ok(['snapshot', '-n', child, '-p', loop]);
     expect(ok(['query', '-n', child, '-p', '-d'])).toBe(`${loop}\nchain depth: 2\n`);
+  });
+
+  it('a device node that is not under the kernel\'s name (as /dev/mapper/<vg>-<lv>) is sized by its device number', () => {
+    const rdev = statSync(loop).rdev;
+    const node = join(t.dir, 'VG_XenStorage-x-VHD-y');
+    execFileSync('mknod', [node, 'b', String(Math.floor(rdev / 256) & 0xfff), String(rdev & 0xff)]);
+    ok(['create', '-n', node, '-s', '20']);
+    // The footer goes at the end of the 64 MiB device, which only the device's real size tells.
+    expect(readAt(loop, 64 * MiB - 512, 8).toString()).toBe('conectix');
+    expect(ok(['query', '-n', node, '-v'])).toBe(`${20}\n`);
   });
 });

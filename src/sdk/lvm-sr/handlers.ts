@@ -15,6 +15,7 @@ import { snapshotMode } from '../file-sr/snapshot.js';
 import type { AttachResult } from '../protocol/responses.js';
 import type { RequestMap, StringMap } from '../protocol/requests.js';
 import { encodeMethodCall, escapeXml } from '../protocol/xmlrpc.js';
+import { zeroOut } from '../tools/blkdiscard.js';
 import * as lvm from '../tools/lvm.js';
 import { ToolError } from '../tools/run.js';
 import type { XenRecord } from '../xenapi/session.js';
@@ -404,7 +405,7 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
         throw new SRError('LVMCreate', `creating LV ${sr.vg}/${lv} of ${lvSize} bytes: ${errText(e)}`, { cause: e });
       }
       try {
-        if (format !== 'raw') await withLvPath(sr, lv, (path) => writeEmptyImage(format, path, virtualSize));
+        await withLvPath(sr, lv, (path) => writeEmptyImage(format, path, virtualSize));
         meta.update((c) => {
           c.vdis[uuid] = metaFromRequest(req, format);
         });
@@ -482,6 +483,8 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
             });
           }
           else if (node.format === 'qcow2') await withLvPath(sr, node.lvName, (path) => qemuImg.resize({ format: 'qcow2', path, sizeBytes: to }));
+          // A raw VDI's new extents read as zeros, not as what they held before.
+          else if (lvSize > node.lvSize) await withLvPath(sr, node.lvName, (path) => zeroOut({ device: path, offset: node.lvSize, length: lvSize - node.lvSize }));
           fistPoint('lvm-resize-image');
         } catch (e) {
           await recoverResize(sr, meta, j).catch(() => undefined);

@@ -8,6 +8,7 @@ import { SRError } from '../errors/sr-error.js';
 import { qcow2LvSize, rawLvSize, thickVhdLvSize, VHD_PREALLOCATED_MAX } from '../formats/lv-size.js';
 import { writeQcow2Hidden } from '../formats/qcow2-header.js';
 import { QCOW2_CLUSTER_SIZE } from '../formats/qcow2.js';
+import { zeroOut } from '../tools/blkdiscard.js';
 import * as lvm from '../tools/lvm.js';
 import * as qemuImg from '../tools/qemu-img.js';
 import * as vhdUtil from '../tools/vhd-util.js';
@@ -32,7 +33,11 @@ export async function lvSizeFor(format: ImageFormat, virtualSize: number): Promi
   }
 }
 
-/** Write an empty image of `virtualSize` into the (reachable) LV at `path`. */
+/**
+ * Write an empty image of `virtualSize` into the (reachable) LV at `path`. A raw
+ * LV is zeroed whole: its extents may hold a deleted VDI's data, which a new
+ * disk must never show (the copy-on-write formats only expose what they write).
+ */
 export async function writeEmptyImage(format: ImageFormat, path: string, virtualSize: number): Promise<void> {
   try {
     if (format === 'vhd') {
@@ -40,6 +45,8 @@ export async function writeEmptyImage(format: ImageFormat, path: string, virtual
       await vhdUtil.create({ path, sizeMiB: virtualSize / MiB, maxSizeMiB: Math.max(PREALLOC_MIB, virtualSize / MiB) });
     } else if (format === 'qcow2') {
       await qemuImg.create({ format: 'qcow2', path, sizeBytes: virtualSize, clusterSize: QCOW2_CLUSTER_SIZE });
+    } else {
+      await zeroOut({ device: path });
     }
   } catch (e) {
     throw new SRError('VDICreate', `writing an empty ${format} image of ${virtualSize} bytes into ${path}: ${(e as Error).message}`, { cause: e });

@@ -6,6 +6,7 @@ export * as lvm from './lvm.js';
 export * as mount from './mount.js';
 export * as mkfs from './mkfs.js';
 export * as fsck from './fsck.js';
+export * as blkdiscard from './blkdiscard.js';
 export * as nfs from './nfs.js';
 export { ToolError, formatCommand, onToolCall, recordToolCalls, runTool, runToolBinary } from './run.js';
 export type { RetryPolicy, RunOptions, ToolCall, ToolErrorKind, ToolOutput } from './run.js';

@@ -1,8 +1,8 @@
 // One open VHD file: its footer, header, BAT, batmap and sector bitmaps, read and
 // written with positional I/O (never the whole disk in memory). Writes follow the
 // crash-safe order data -> bitmap -> BAT/batmap -> footers.
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, realpathSync, writeSync } from 'node:fs';
-import { basename } from 'node:path';
+import { splitDevT } from '../block-device.js';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { EINVAL, VhdError } from './errors.js';
 import {
   BAT_UNUSED,
@@ -30,17 +30,19 @@ import {
 } from './format.js';
 
 // Sizes of files and block devices. fstat reports 0 for a block device, so its
-// size comes from sysfs (/sys/class/block/<dev>/size, in 512-byte sectors).
+// size comes from sysfs (/sys/dev/block/<major>:<minor>/size, in 512-byte sectors).
 export interface SizeInfo {
   size: number;
   isBlock: boolean;
 }
 
-export function sizeOfFd(fd: number, path: string): SizeInfo {
-  const st = fstatSync(fd);
-  if (!st.isBlockDevice()) return { size: st.size, isBlock: false };
-  const dev = basename(realpathSync(path));
-  const sectors = Number(readFileSync(`/sys/class/block/${dev}/size`, 'latin1').trim());
+export function sizeOfFd(fd: number, _path: string): SizeInfo {
+  const st = fstatSync(fd, { bigint: true });
+  if (!st.isBlockDevice()) return { size: Number(st.size), isBlock: false };
+  // By device number, not by name: /dev/mapper/<vg>-<lv> and /dev/<vg>/<lv> are
+  // not the kernel's names (dm-N), so /sys/class/block/<name> would not exist.
+  const { major, minor } = splitDevT(st.rdev);
+  const sectors = Number(readFileSync(`/sys/dev/block/${major}:${minor}/size`, 'latin1').trim());
   return { size: sectors * 512, isBlock: true };
 }
 
