@@ -3,13 +3,12 @@
 // `<sr_uuid>` using all the space, ext4 on it, mounted at
 // <SM_SR_MOUNT_ROOT>/<sr_uuid>. Only how that file system comes to exist, is
 // mounted and goes away lives here; the VDI side is the shared file-SR core.
-import { closeSync, constants, fsyncSync, mkdirSync, openSync, rmdirSync, statSync, writeSync } from 'node:fs';
-import { holdsRootFileSystem } from '../../src/sdk/block-device.js';
+import { mkdirSync, rmdirSync } from 'node:fs';
+import { devicesOf, refuseRootDevices, wipeStart } from '../../src/sdk/pv-devices.js';
 import { SRError } from '../../src/sdk/errors/sr-error.js';
 import { releaseMountPoint } from '../../src/sdk/file-sr/mount-point.js';
 import { fileSrHandlers, type FileSrType, type SrCall } from '../../src/sdk/file-sr/handlers.js';
 import { srDirFor } from '../../src/sdk/file-sr/paths.js';
-import type { StringMap } from '../../src/sdk/protocol/requests.js';
 import { escapeXml } from '../../src/sdk/protocol/xmlrpc.js';
 import { fsck } from '../../src/sdk/tools/fsck.js';
 import * as lvm from '../../src/sdk/tools/lvm.js';
@@ -20,75 +19,17 @@ import { DRIVER_INFO } from './info.js';
 
 /** sm's constants.EXT_PREFIX. */
 export const EXT_VG_PREFIX = 'XSLocalEXT-';
-/** sm zeroes this much of every device before pvcreate (old signatures must not survive). */
-const WIPE_BYTES = 10 * 1024 * 1024;
 
 export const vgNameOf = (srUuid: string): string => `${EXT_VG_PREFIX}${srUuid}`;
 /** The LV's device node: /dev/XSLocalEXT-<sr>/<sr>. */
 export const lvDeviceOf = (srUuid: string): string => `/dev/${vgNameOf(srUuid)}/${srUuid}`;
 
-/**
- * device-config:device as a list: present (ConfigDeviceMissing, 90), each an
- * absolute path to an existing block device (InvalidDev, 19), no duplicates.
- */
-export function devicesOf(dc: StringMap): string[] {
-  const raw = dc['device'];
-  if (raw === undefined || raw.trim() === '') {
-    throw new SRError('ConfigDeviceMissing', 'device-config:device is required: the block device(s) for the SR, comma-separated (e.g. /dev/sdb or /dev/sdb,/dev/sdc)');
-  }
-  const devices = raw.split(',').map((d) => d.trim());
-  const seen = new Set<string>();
-  for (const d of devices) {
-    if (d === '' || !d.startsWith('/') || d.includes('\0')) {
-      throw new SRError('InvalidDev', `device-config:device ${JSON.stringify(raw)}: ${JSON.stringify(d)} is not an absolute device path`);
-    }
-    if (seen.has(d)) throw new SRError('InvalidDev', `device-config:device ${JSON.stringify(raw)} names ${d} twice`);
-    seen.add(d);
-    let st;
-    try {
-      st = statSync(d);
-    } catch (e) {
-      throw new SRError('InvalidDev', `device-config:device ${d} does not exist (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-    if (!st.isBlockDevice()) throw new SRError('InvalidDev', `device-config:device ${d} is not a block device`);
-  }
-  return devices;
-}
+export { devicesOf };
 
 const scopeOf = (devices: readonly string[]): lvm.LvmScope => ({ devices });
 
 function toolDetail(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/**
- * Zero the first 10 MiB of the device, opened O_EXCL as sm does: a device that
- * is mounted or held by device-mapper fails with EBUSY → SRInUse.
- */
-function wipeStart(device: string): void {
-  let fd: number;
-  try {
-    fd = openSync(device, constants.O_WRONLY | constants.O_EXCL);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EBUSY') throw new SRError('SRInUse', `device ${device} is in use (mounted, or held by another volume group or mapping)`);
-    throw new SRError('InvalidDev', `cannot open device ${device}: ${(e as Error).message}`);
-  }
-  try {
-    const zeros = Buffer.alloc(1024 * 1024);
-    // A device smaller than 10 MiB ends the loop with ENOSPC.
-    for (let off = 0; off < WIPE_BYTES; off += zeros.length) {
-      try {
-        writeSync(fd, zeros, 0, zeros.length, off);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOSPC') break;
-        throw new SRError('LVMWrite', `zeroing the start of ${device}: ${(e as Error).message}`);
-      }
-    }
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** The PVs of these devices that LVM sees, with the VG they belong to ('' = none). */
@@ -150,9 +91,7 @@ export const EXT_SR: FileSrType = {
     const devices = devicesOf(req.device_config);
     const srDir = srDirFor(req.sr_uuid);
     if (await isMountPoint(srDir)) throw new SRError('SRExists', `SR ${req.sr_uuid} is already mounted at ${srDir}`);
-    for (const d of devices) {
-      if (holdsRootFileSystem(d)) throw new SRError('Rootdev', `device-config:device ${d} holds this host's root file system (/): it cannot be used for VM storage`);
-    }
+    refuseRootDevices(devices);
     for (const pv of await pvsOf(devices).catch(() => [])) {
       if (pv.vgName === vgNameOf(req.sr_uuid)) throw new SRError('SRExists', `device ${pv.pvName} already holds VG ${pv.vgName} of SR ${req.sr_uuid}`);
     }

@@ -108,6 +108,14 @@ describe('ext: the root disk is never used (Rootdev, 105)', () => {
     expect(r.stderr).toContain(`${rootDev} holds this host's root file system`);
   });
 
+  it.skipIf(rootDev === undefined)('the lvm driver refuses it the same way (shared device-config:device rules)', async () => {
+    const s = scr();
+    const r = await smctl(s, ['sr-create', 'type=lvm', 'name-label=x', `device-config:device=${rootDev}`]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain('SR_BACKEND_FAILURE_105');
+    expect(r.stderr).toContain(`${rootDev} holds this host's root file system`);
+  });
+
   it('the partition holding / and its whole disk are root; another partition of that disk and other disks are not', async () => {
     // A sysfs tree shaped like the kernel's: disk 240:0 (a local/experimental major, so no loop device shares it) with partitions 240:1 (root) and 240:2.
     const sys = mkdtempSync('/var/tmp/ext-sysfs-');

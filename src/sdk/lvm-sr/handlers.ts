@@ -15,6 +15,7 @@ import { snapshotMode } from '../file-sr/snapshot.js';
 import type { AttachResult } from '../protocol/responses.js';
 import type { RequestMap, StringMap } from '../protocol/requests.js';
 import { encodeMethodCall, escapeXml } from '../protocol/xmlrpc.js';
+import { refuseRootDevices } from '../pv-devices.js';
 import { zeroOut } from '../tools/blkdiscard.js';
 import * as lvm from '../tools/lvm.js';
 import { ToolError } from '../tools/run.js';
@@ -283,6 +284,7 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
       for (const pv of await lvm.pvs({ devices: sr.devices }, sr.scope).catch(() => [])) {
         if (pv.vgName === sr.vg) throw new SRError('SRExists', `device ${pv.pvName} already holds VG ${pv.vgName} of SR ${sr.uuid}`);
       }
+      refuseRootDevices(sr.devices);
       for (const d of sr.devices) wipeStart(d);
       try {
         await lvm.pvcreate({ devices: sr.devices }, sr.scope);

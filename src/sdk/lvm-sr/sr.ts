@@ -2,9 +2,10 @@
 // every command runs with, and how an LV's bytes are reached by a tool —
 // /dev/<vg>/<lv> (activated, reference counted) where the kernel has
 // device-mapper, else a loop device over the LV's extents on its PV.
-import { closeSync, constants, fsyncSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { env } from '../env.js';
+import { devicesOf, wipeStart } from '../pv-devices.js';
 import { SRError } from '../errors/sr-error.js';
 import type { StringMap } from '../protocol/requests.js';
 import * as lvm from '../tools/lvm.js';
@@ -22,33 +23,7 @@ export interface LvmSr {
   dm: boolean;
 }
 
-/**
- * device-config:device as a list: present (ConfigDeviceMissing, 90), each an
- * absolute path to an existing block device (InvalidDev, 19), no duplicates.
- */
-export function devicesOf(dc: StringMap): string[] {
-  const raw = dc['device'];
-  if (raw === undefined || raw.trim() === '') {
-    throw new SRError('ConfigDeviceMissing', 'device-config:device is required: the block device(s) for the SR, comma-separated (e.g. /dev/sdb or /dev/sdb,/dev/sdc)');
-  }
-  const devices = raw.split(',').map((d) => d.trim());
-  const seen = new Set<string>();
-  for (const d of devices) {
-    if (d === '' || !d.startsWith('/') || d.includes('\0')) {
-      throw new SRError('InvalidDev', `device-config:device ${JSON.stringify(raw)}: ${JSON.stringify(d)} is not an absolute device path`);
-    }
-    if (seen.has(d)) throw new SRError('InvalidDev', `device-config:device ${JSON.stringify(raw)} names ${d} twice`);
-    seen.add(d);
-    let st;
-    try {
-      st = statSync(d);
-    } catch (e) {
-      throw new SRError('InvalidDev', `device-config:device ${d} does not exist (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-    if (!st.isBlockDevice()) throw new SRError('InvalidDev', `device-config:device ${d} is not a block device`);
-  }
-  return devices;
-}
+export { devicesOf, wipeStart };
 
 export function openLvmSr(srUuid: string, dc: StringMap): LvmSr {
   const uuid = checkUuid('sr_uuid', srUuid);
@@ -58,31 +33,6 @@ export function openLvmSr(srUuid: string, dc: StringMap): LvmSr {
 }
 
 export const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-
-/** Zero the first 10 MiB of a device opened O_EXCL, as sm's createVG (busy → SRInUse). */
-export function wipeStart(device: string): void {
-  let fd: number;
-  try {
-    fd = openSync(device, constants.O_WRONLY | constants.O_EXCL);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EBUSY') throw new SRError('SRInUse', `device ${device} is in use (mounted, or held by another volume group or mapping)`);
-    throw new SRError('InvalidDev', `cannot open device ${device}: ${(e as Error).message}`);
-  }
-  try {
-    const zeros = Buffer.alloc(1024 * 1024);
-    for (let off = 0; off < 10 * 1024 * 1024; off += zeros.length) {
-      try {
-        writeSync(fd, zeros, 0, zeros.length, off);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOSPC') break;
-        throw new SRError('LVMWrite', `zeroing the start of ${device}: ${(e as Error).message}`);
-      }
-    }
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * Make /dev/<vg>/<lv> reach the LV. With device-mapper: `lvchange -ay`.
