@@ -37,7 +37,8 @@ th_nfs_server_start() {
   for d in "$@"; do
     mkdir -p "$d"
     mountpoint -q "$d" || mount -t tmpfs -o mode=777 "th-export" "$d"
-    fsid=$(( $(cat "$TH_STATE/exports" 2>/dev/null | wc -l) + 1 ))
+    # Not a pipeline from a missing file: steps run with set -e -o pipefail.
+    if [ -f "$TH_STATE/exports" ]; then fsid=$(( $(wc -l < "$TH_STATE/exports") + 1 )); else fsid=1; fi
     echo "$d 127.0.0.1(rw,no_root_squash,no_subtree_check,insecure,fsid=$fsid)" >> "$TH_STATE/exports"
   done
   cp "$TH_STATE/exports" /etc/exports
