@@ -21,6 +21,7 @@ import { readInventory, type Inventory } from './inventory.js';
 import { checkVdiName, findVdiFile, srDirFor, vdiPath, type VdiFile } from './paths.js';
 import {
   adjustVirtualAllocation,
+  createdVdiFields,
   dbRecordsOfSr,
   introduceVdi,
   ownedSmConfig,
@@ -243,17 +244,7 @@ export function fileSrHandlers(t: FileSrType): Handlers {
         await applyMeta(file);
         const info = quickInfo(file, false);
         const r = reported(file, info, null, false);
-        await introduceVdi(ctx.xapi, req.sr_ref, r, {
-          name_label: req.name_label,
-          name_description: req.name_description,
-          type: req.vdi_type ?? 'user',
-          read_only: req.read_only,
-          metadata_of_pool: req.metadata_of_pool || NULL_REF,
-          is_a_snapshot: req.is_a_snapshot,
-          snapshot_time: req.snapshot_time || '19700101T00:00:00Z',
-          snapshot_of: req.snapshot_of || NULL_REF,
-          sm_config: req.vdi_sm_config,
-        });
+        await introduceVdi(ctx.xapi, req.sr_ref, r, createdVdiFields(req));
         await adjustVirtualAllocation(ctx.xapi, req.sr_ref, info.virtualSize);
       } catch (e) {
         // Not introduced: the file must not outlive the failed call.

@@ -61,6 +61,31 @@ const num = (v: unknown): number => Number(str(v) || '0');
 const asMap = (v: unknown): Record<string, string> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, str(x)])) : {};
 
+/** The record fields xapi's vdi_create request carries, as every driver introduces the new VDI with them. */
+export function createdVdiFields(req: {
+  name_label: string;
+  name_description: string;
+  vdi_type?: string;
+  read_only: boolean;
+  metadata_of_pool: string;
+  is_a_snapshot: boolean;
+  snapshot_time: string;
+  snapshot_of: string;
+  vdi_sm_config: Record<string, string>;
+}) {
+  return {
+    name_label: req.name_label,
+    name_description: req.name_description,
+    type: req.vdi_type ?? 'user',
+    read_only: req.read_only,
+    metadata_of_pool: req.metadata_of_pool || 'OpaqueRef:NULL',
+    is_a_snapshot: req.is_a_snapshot,
+    snapshot_time: req.snapshot_time || '19700101T00:00:00Z',
+    snapshot_of: req.snapshot_of || 'OpaqueRef:NULL',
+    sm_config: req.vdi_sm_config,
+  };
+}
+
 export async function introduceVdi(
   xapi: XenAPISession,
   srRef: string,

@@ -10,7 +10,7 @@ import { env } from '../env.js';
 import { SRError } from '../errors/sr-error.js';
 import { roundVirtualSize } from '../formats/rules.js';
 import { chooseCreateFormat, type FormatChoiceContext } from '../formats/select.js';
-import { introduceVdi, updateVdiRecord, dbRecordsOfSr, type ReportedVdi } from '../file-sr/reconcile.js';
+import { createdVdiFields, introduceVdi, updateVdiRecord, dbRecordsOfSr, type ReportedVdi } from '../file-sr/reconcile.js';
 import { snapshotMode } from '../file-sr/snapshot.js';
 import type { AttachResult } from '../protocol/responses.js';
 import type { RequestMap, StringMap } from '../protocol/requests.js';
@@ -412,17 +412,7 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
           c.vdis[uuid] = metaFromRequest(req, format);
         });
         const node: VdiNode = { uuid, format, lvName: lv, lvSize, virtualSize, hidden: false, parent: null, children: [], lvReadOnly: false, tags: [] };
-        await introduceVdi(ctx.xapi, req.sr_ref, reported(node), {
-          name_label: req.name_label,
-          name_description: req.name_description,
-          type: req.vdi_type ?? 'user',
-          read_only: req.read_only,
-          metadata_of_pool: req.metadata_of_pool || NULL_REF,
-          is_a_snapshot: req.is_a_snapshot,
-          snapshot_time: req.snapshot_time || '19700101T00:00:00Z',
-          snapshot_of: req.snapshot_of || NULL_REF,
-          sm_config: req.vdi_sm_config,
-        });
+        await introduceVdi(ctx.xapi, req.sr_ref, reported(node), createdVdiFields(req));
         await adjustAllocation(ctx, req.sr_ref, virtualSize);
       } catch (e) {
         // Not introduced: the LV must not outlive the failed call.

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { SRError } from '../errors/sr-error.js';
 import type { LvExtents } from './layout.js';
 import { PvReader } from './layout.js';
-import { MGT_SIZE } from './naming.js';
+import { MGT_SIZE, UUID_RE } from './naming.js';
 
 const MAGIC = 'smapi-ts-mgt';
 const SLOT = MGT_SIZE / 2;
@@ -35,7 +35,7 @@ export const VdiMeta = z.object({
 });
 export type VdiMeta = z.infer<typeof VdiMeta>;
 
-const uuid = z.string().regex(/^[0-9a-f-]{36}$/);
+const uuid = z.string().regex(UUID_RE);
 const format = z.enum(['vhd', 'qcow2', 'raw']);
 
 /** Snapshot/clone in flight (see snapshot.ts for the steps). */
