@@ -65,7 +65,7 @@ read -r -a GUEST_TYPES <<< "${SM_MAIN_GUEST_TYPES-ext nfs}"
 INFO_ONLY_TYPES=()
 
 if [ "${#GUEST_TYPES[@]}" -gt 0 ]; then
-  echo "== ${GUEST_TYPES[*]}: in the test host (${SM_TESTHOST_BACKEND:-qemu}), every declared format"
+  echo "== ${GUEST_TYPES[*]}: in the test host (${SM_TESTHOST_BACKEND:-uml}), every declared format"
   testhost/vmtest run --timeout "${SM_MAIN_GUEST_TIMEOUT:-14400}" --out "$WORK/guest" -- \
     testhost/conformance-suites.sh "${GUEST_TYPES[@]}" || status=1
   for t in "${GUEST_TYPES[@]}"; do

@@ -36,6 +36,11 @@ export const env = {
   xapiUrl: () => fromEnv('SM_XAPI_URL', 'unix:/var/lib/xcp/xapi'),
   /** Where smctl keeps its SR/PBD/VDI database. */
   stateDb: () => fromEnv('SMCTL_DB', '/var/lib/smapi-ts/state.db'),
+  /**
+   * Where the copy engine writes a staging raw file (vhd <-> qcow2) when neither
+   * end of the copy is a file (both VDIs on block devices, e.g. LVM to LVM).
+   */
+  copyStagingDir: () => fromEnv('SM_COPY_STAGING_DIR', '/var/tmp'),
   /** Plug-in directory a toolstack scans; ours install there by default. */
   smDir: () => fromEnv('SM_DIR', '/opt/xensource/sm'),
   /**

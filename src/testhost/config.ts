@@ -7,7 +7,7 @@ export const BACKENDS = ['qemu', 'uml'] as const;
 export type Backend = (typeof BACKENDS)[number];
 
 export interface TestHostConfig {
-  /** qemu: QEMU/TCG with virtio-9p (default). uml: user-mode-linux with hostfs. */
+  /** uml: user-mode-linux with hostfs (default: five times faster than TCG for node). qemu: QEMU/TCG with virtio-9p. */
   backend: Backend;
   /** Cache of kernel + initramfs: $SM_TESTHOST_DIR, default /var/tmp/smapi-testhost/<backend>. */
   cacheDir: string;
@@ -32,7 +32,7 @@ const positiveInt = (name: string) =>
 const fromEnvSchema = z.object({
   SM_TESTHOST_BACKEND: z
     .enum(BACKENDS, { error: (i) => `SM_TESTHOST_BACKEND=${String(i.input)} is not one of: ${BACKENDS.join(', ')}` })
-    .default('qemu'),
+    .default('uml'),
   SM_TESTHOST_DIR: z.string().min(1).optional(),
   SM_TESTHOST_MEM: positiveInt('SM_TESTHOST_MEM (MiB)').default(2048),
   SM_TESTHOST_CPUS: positiveInt('SM_TESTHOST_CPUS').max(64).default(2),

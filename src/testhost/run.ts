@@ -106,12 +106,23 @@ export async function bootTestHost<T = undefined>(
       // user-mode-linux writes its console to stdout; QEMU writes it to the file itself.
       stdout: cfg.backend === 'uml' ? { file: consoleLog } : 'pipe',
       all: cfg.backend === 'qemu',
-      timeout: cfg.timeoutMs,
-      killSignal: 'SIGKILL',
+      // Its own process group: user-mode-linux runs as several host processes
+      // (one per guest address space), and a timeout must kill them all, or the
+      // survivors keep the pipes open and the run never ends.
+      detached: true,
       cleanup: true,
     });
+    let timedOut = false;
+    const killer = setTimeout(() => {
+      timedOut = true;
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, cfg.timeoutMs);
     const stopTail = opts.onOutput ? tailOutputs(ioDir, opts.onOutput) : undefined;
-    const r = await child;
+    const r = await child.finally(() => clearTimeout(killer));
     await stopTail?.();
     const wallMs = Date.now() - t0;
 
@@ -122,7 +133,7 @@ export async function bootTestHost<T = undefined>(
     const outcome: BootOutcome = {
       exitCode: reported ? Number(rcText) : NOT_REPORTED,
       reported,
-      timedOut: r.timedOut === true,
+      timedOut,
       stdout: await read('stdout'),
       stderr: await read('stderr'),
       bootSeconds: Number.isFinite(started) ? started : undefined,

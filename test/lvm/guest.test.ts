@@ -4,7 +4,7 @@
 // with lvs. On this host it is one test that boots the guest and reports every
 // guest case.
 import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readRange, writeRange } from '../../src/sdk/formats/index.js';
 import { readVhdHeader } from '../../src/sdk/formats/vhd-header.js';
 import { deviceMapperAvailable } from '../../src/sdk/tools/lvm.js';
@@ -14,16 +14,7 @@ import { createLvmSr, lvsOf, lvmScratch, type LvmScratch } from './helpers.js';
 
 const GUEST_CASE_MS = 900_000;
 
-// The device-mapper path has not passed here yet (a step fails inside the guest;
-// docs/lvm.md, issue 7), so this suite is skipped, visibly, unless SM_TEST_LVM_DM=1.
-// The same driver passes the whole conformance suite on the host without
-// device-mapper (test/conformance/lvm-driver.test.ts).
-const suite = process.env['SM_TEST_LVM_DM'] === '1' ? describeInTestHost : skippedInTestHost;
-function skippedInTestHost(title: string, _url: string, body: () => void): void {
-  describe.skip(`${title} [skipped: not passing yet, SM_TEST_LVM_DM=1 runs it]`, body);
-}
-
-suite('lvm SR in the test host (device-mapper)', import.meta.url, () => {
+describeInTestHost('lvm SR in the test host (device-mapper)', import.meta.url, () => {
   const scratches: LvmScratch[] = [];
   beforeAll(() => assertBuilt());
   afterAll(async () => {
@@ -41,7 +32,8 @@ suite('lvm SR in the test host (device-mapper)', import.meta.url, () => {
 
   it('vhd, qcow2 and raw VDIs: data through /dev/<vg>/<lv>, snapshot and clone keep it, shared bases stay active while a leaf needs them', { timeout: GUEST_CASE_MS }, async () => {
     expect(deviceMapperAvailable()).toBe(true);
-    const s = await lvmScratch([256]);
+    // Thick provisioning: every LV below (bases included) keeps its full size.
+    const s = await lvmScratch([512]);
     scratches.push(s);
     const sr = await createLvmSr(s);
     const vg = `VG_XenStorage-${sr}`;

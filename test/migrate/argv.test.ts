@@ -22,3 +22,14 @@ it('never hands a VHD or an option-like path to qemu-img', () => {
   expect(() => convertIntoArgv({ src: '/a.vhd', srcFormat: 'vhd' as 'raw', dst: '/b.raw', dstFormat: 'raw' })).toThrow(/not used for vhd/);
   expect(() => compareArgv({ a: '-x', aFormat: 'raw', b: '/b', bFormat: 'raw' })).toThrow(/must not start with '-'/);
 });
+
+it('a raw LV longer than its VDI is read through a size window (--image-opts driver=raw,size=N)', () => {
+  const lv = '/dev/VG_XenStorage-x/LV-a';
+  expect(convertIntoArgv({ src: lv, srcFormat: 'raw', srcSize: 30 * 1024 * 1024, dst: '/sr/b.qcow2', dstFormat: 'qcow2' })).toEqual(golden['convertIntoRawWindow']);
+  expect(compareArgv({ a: lv, aFormat: 'raw', aSize: 30 * 1024 * 1024, b: '/sr/b.qcow2', bFormat: 'qcow2' })).toEqual(golden['compareRawWindow']);
+  // qemu's option syntax splits on ','; a window is whole sectors; only raw images get one.
+  expect(() => convertIntoArgv({ src: '/dev/a,b', srcFormat: 'raw', srcSize: 512, dst: '/b', dstFormat: 'raw' })).toThrow(/must not contain ','/);
+  expect(() => convertIntoArgv({ src: lv, srcFormat: 'raw', srcSize: 1000, dst: '/b', dstFormat: 'raw' })).toThrow(/not a multiple of 512/);
+  expect(() => convertIntoArgv({ src: '/a.qcow2', srcFormat: 'qcow2', srcSize: 512, dst: '/b', dstFormat: 'raw' })).toThrow(/only for raw sources/);
+  expect(() => compareArgv({ a: lv, aFormat: 'raw', aSize: 512, b: '-x', bFormat: 'qcow2' })).toThrow(/must not start with '-'/);
+});

@@ -8,11 +8,7 @@ import { conformanceInTestHost, expectConforms, type GuestSuiteRun } from '../co
 
 const BOOT_AND_SUITE_MS = 3_600_000;
 
-// About 15 minutes of emulation per run on the 2-core CI machine, which would put
-// CI past its 90 minutes together with the other test-host suites: it runs when
-// SM_TEST_CONFORMANCE_GUEST=1 (and, whole, in the main job); otherwise it is
-// reported as skipped, never as passed.
-describe.skipIf(process.env['SM_TEST_CONFORMANCE_GUEST'] !== '1')('sm-conformance against NFSSR in the test host (SM_TEST_CONFORMANCE_GUEST=1)', () => {
+describe('sm-conformance against NFSSR in the test host', () => {
   let run: GuestSuiteRun;
   beforeAll(async () => {
     run = await conformanceInTestHost('nfs', CI_GUEST_ARGS);

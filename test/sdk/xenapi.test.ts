@@ -2,6 +2,7 @@
 // over a Unix socket, and a driver's db_introduce callback end to end.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,6 +134,52 @@ describe('XenAPI session', () => {
     reply = () => ({ status: 200, body: 'not xml' });
     await expect(s.SR.get_record('R')).rejects.toBeInstanceOf(XenAPIProtocolError);
     await expect(new XenAPISession('S', { url: `unix:${join(dir, 'absent.sock')}` }).SR.get_record('R')).rejects.toThrow(/absent\.sock.*ENOENT/);
+  });
+
+  it('a kept-alive connection the server dropped while idle: the call is sent again on a fresh one, once', async () => {
+    // A raw server: answers the first request of a connection with keep-alive, and
+    // drops the connection without answering when a second request arrives on it
+    // (what a server closing an idle connection looks like to a loaded client).
+    const requests: { conn: number; method: string }[] = [];
+    let conns = 0;
+    const server = createNetServer((sock) => {
+      const conn = ++conns;
+      let buf = '';
+      let served = 0;
+      sock.on('data', (c: Buffer) => {
+        buf += c.toString('utf8');
+        const head = buf.indexOf('\r\n\r\n');
+        const len = Number(/content-length: *(\d+)/i.exec(buf)?.[1] ?? NaN);
+        if (head < 0 || Buffer.byteLength(buf.slice(head + 4)) < len) return;
+        const method = parseMethodCall(buf.slice(head + 4)).methodName;
+        buf = '';
+        requests.push({ conn, method });
+        if (served++ > 0) return void sock.destroy();
+        const body = encodeResponse({ Status: 'Success', Value: method });
+        sock.write(`HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nConnection: keep-alive\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const s = new XenAPISession('S', { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` });
+      expect(await s.call('VDI.get_uuid', 'OpaqueRef:a')).toBe('VDI.get_uuid');
+      expect(await s.call('SR.set_physical_size', 'OpaqueRef:b', '1')).toBe('SR.set_physical_size');
+      expect(requests).toEqual([
+        { conn: 1, method: 'VDI.get_uuid' },
+        { conn: 1, method: 'SR.set_physical_size' },
+        { conn: 2, method: 'SR.set_physical_size' },
+      ]);
+      // A connection that fails before any reuse is not retried: it is a real transport error.
+      const dead = createNetServer((sock) => sock.on('data', () => sock.destroy()));
+      await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+      try {
+        await expect(new XenAPISession('S', { url: `http://127.0.0.1:${(dead.address() as AddressInfo).port}/` }).SR.get_record('R')).rejects.toThrow(/socket hang up/);
+      } finally {
+        dead.close();
+      }
+    } finally {
+      server.close();
+    }
   });
 });
 

@@ -137,17 +137,17 @@ describe('command lines (golden argv)', () => {
 });
 
 describe('settings from the environment', () => {
-  it('defaults to QEMU with a per-backend cache', () => {
+  it('defaults to user-mode-linux with a per-backend cache', () => {
     expect(testHostConfig({}, {})).toEqual({
-      backend: 'qemu',
-      cacheDir: '/var/tmp/smapi-testhost/qemu',
+      backend: 'uml',
+      cacheDir: '/var/tmp/smapi-testhost/uml',
       memMiB: 2048,
       cpus: 2,
       timeoutMs: 600_000,
       rwSize: '4g',
       keepRunDir: false,
     });
-    expect(testHostConfig({}, { SM_TESTHOST_BACKEND: 'uml' }).cacheDir).toBe('/var/tmp/smapi-testhost/uml');
+    expect(testHostConfig({}, { SM_TESTHOST_BACKEND: 'qemu' }).cacheDir).toBe('/var/tmp/smapi-testhost/qemu');
     expect(testHostConfig({}, { SM_TESTHOST_DIR: '/srv/cache', SM_TESTHOST_TIMEOUT: '30' })).toMatchObject({
       cacheDir: '/srv/cache',
       timeoutMs: 30_000,

@@ -10,7 +10,7 @@ import {
   changeKeys, clearOwn, detectFormat, ImageMetaError, parseCliValue, readEffective, readOwn, setOwn, MAX_VALUE_BYTES,
   parseStored, type EffectiveMeta, type JsonValue,
 } from '../../sdk/image-meta/index.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
@@ -30,7 +30,9 @@ const defaultIo: Io = {
 };
 
 const TARGET_HELP = `The image is IMAGE (a qcow2, VHD or raw file; raw files must be named *.raw/*.img
-or given --format raw), or a VDI on a file SR: --sr-path DIR --vdi UUID.
+or given --format raw), or a VDI on a file SR: --sr-path DIR --vdi UUID, or a
+VDI on an lvm SR: --sr-path DEVICE --vdi UUID (DEVICE: a PV of the SR's VG;
+the value is in the LV's tags or the SR's MGT volume, no LV is activated).
   --format qcow2|vhd|raw   the image's format (default: from its signature)`;
 
 const HELP: Record<string, string> = {
@@ -85,19 +87,54 @@ const COMMON = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function target(values: { format?: string; 'sr-path'?: string; vdi?: string }, positionals: string[]): { image: ImageRef; rest: string[] } {
+/** One image's machine data, wherever it is kept (a file and its chain, or a VDI of an lvm SR). */
+interface Handle {
+  path: string;
+  readOwn(): Promise<string | null>;
+  readEffective(o?: { full?: boolean }): Promise<EffectiveMeta>;
+  setOwn(text: string): Promise<void>;
+  clearOwn(): Promise<void>;
+  changeKeys(changes: Record<string, JsonValue | undefined>): Promise<string>;
+}
+
+function fileHandle(image: ImageRef): Handle {
+  return {
+    path: image.path,
+    readOwn: () => readOwn(image),
+    readEffective: (o) => readEffective(image, o),
+    setOwn: (text) => setOwn(image, text),
+    clearOwn: () => clearOwn(image),
+    changeKeys: (changes) => changeKeys(image, changes),
+  };
+}
+
+const isBlockDevice = (p: string): boolean => {
+  try {
+    return statSync(p).isBlockDevice();
+  } catch {
+    return false;
+  }
+};
+
+async function target(values: { format?: string; 'sr-path'?: string; vdi?: string }, positionals: string[]): Promise<{ image: Handle; rest: string[] }> {
   const srPath = values['sr-path'];
   const vdi = values.vdi;
   if (srPath !== undefined || vdi !== undefined) {
     if (srPath === undefined || vdi === undefined) throw new UsageError('--sr-path and --vdi go together');
     if (!UUID_RE.test(vdi)) throw new UsageError(`--vdi ${JSON.stringify(vdi)} is not a VDI uuid (8-4-4-4-12 hexadecimal digits)`);
+    if (isBlockDevice(srPath)) {
+      if (values.format !== undefined) throw new UsageError('--format does not apply to a VDI of an lvm SR (its LV name gives the format)');
+      // Loaded only here: the LVM modules are not needed for files.
+      const { openLvmImageMeta } = await import('../../sdk/lvm-sr/image-meta-target.js');
+      return { image: await openLvmImageMeta(srPath, vdi.toLowerCase()), rest: positionals };
+    }
     const f = findVdiFile(srPath, vdi);
     if (f === null) throw new ImageMetaError('not-an-image', `VDI ${vdi} has no image file (<uuid>.vhd, .qcow2 or .raw) in ${srPath}`);
-    return { image: { path: f.path, format: detectFormat(f.path, values.format ?? f.format) }, rest: positionals };
+    return { image: fileHandle({ path: f.path, format: detectFormat(f.path, values.format ?? f.format) }), rest: positionals };
   }
   const [path, ...rest] = positionals;
-  if (path === undefined) throw new UsageError('name the image: IMAGE, or --sr-path DIR --vdi UUID');
-  return { image: { path, format: detectFormat(path, values.format) }, rest };
+  if (path === undefined) throw new UsageError('name the image: IMAGE, or --sr-path DIR|DEVICE --vdi UUID');
+  return { image: fileHandle({ path, format: detectFormat(path, values.format) }), rest };
 }
 
 function showJson(v: JsonValue): string {
@@ -107,9 +144,9 @@ function showJson(v: JsonValue): string {
 async function cmdGet(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { ...COMMON, own: { type: 'boolean' } }, allowPositionals: true, strict: true });
   if (values.help) return help('get', io);
-  const { image, rest } = target(values, positionals);
+  const { image, rest } = await target(values, positionals);
   if (rest.length > 1) throw new UsageError(`get takes at most one KEY, got ${rest.length}`);
-  const text = values.own ? await readOwn(image) : (await readEffective(image)).text;
+  const text = values.own ? await image.readOwn() : (await image.readEffective()).text;
   if (text === null) {
     io.err(`image-meta: ${image.path} has no ${values.own ? 'own value' : 'value (no image in its chain has one)'}\n`);
     return EXIT_NOT_FOUND;
@@ -134,12 +171,12 @@ async function cmdSet(args: string[], io: Io): Promise<number> {
     args, options: { ...COMMON, json: { type: 'string' }, 'json-file': { type: 'string' } }, allowPositionals: true, strict: true,
   });
   if (values.help) return help('set', io);
-  const { image, rest } = target(values, positionals);
+  const { image, rest } = await target(values, positionals);
   const whole = values.json ?? (values['json-file'] !== undefined ? readFileSync(values['json-file'], 'utf8') : undefined);
   if (values.json !== undefined && values['json-file'] !== undefined) throw new UsageError('give --json or --json-file, not both');
   if (whole !== undefined) {
     if (rest.length > 0) throw new UsageError('--json replaces the whole value; do not add KEY=VALUE arguments');
-    await setOwn(image, whole);
+    await image.setOwn(whole);
     return EXIT_OK;
   }
   if (rest.length === 0) throw new UsageError('set needs KEY=VALUE arguments, or --json TEXT');
@@ -151,28 +188,28 @@ async function cmdSet(args: string[], io: Io): Promise<number> {
     if (Object.prototype.hasOwnProperty.call(changes, key)) throw new ImageMetaError('duplicate-key', `key ${JSON.stringify(key)} is given twice: keys must be unique`, { key });
     Object.defineProperty(changes, key, { value: parseCliValue(a.slice(eq + 1)), enumerable: true, writable: true, configurable: true });
   }
-  await changeKeys(image, changes);
+  await image.changeKeys(changes);
   return EXIT_OK;
 }
 
 async function cmdUnset(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { ...COMMON, own: { type: 'boolean' } }, allowPositionals: true, strict: true });
   if (values.help) return help('unset', io);
-  const { image, rest } = target(values, positionals);
+  const { image, rest } = await target(values, positionals);
   if (values.own) {
     if (rest.length > 0) throw new UsageError('--own drops the whole own value; do not name keys with it');
-    await clearOwn(image);
+    await image.clearOwn();
     return EXIT_OK;
   }
   if (rest.length === 0) throw new UsageError('unset needs KEY arguments, or --own');
-  const eff = await readEffective(image);
+  const eff = await image.readEffective();
   for (const k of rest) {
     if (eff.object === null || !Object.prototype.hasOwnProperty.call(eff.object, k)) {
       io.err(`image-meta: key ${JSON.stringify(k)} is not set on ${image.path}; nothing changed\n`);
       return EXIT_NOT_FOUND;
     }
   }
-  await changeKeys(image, Object.fromEntries(rest.map((k) => [k, undefined])));
+  await image.changeKeys(Object.fromEntries(rest.map((k) => [k, undefined])));
   return EXIT_OK;
 }
 
@@ -196,9 +233,9 @@ function dumpText(e: EffectiveMeta): string {
 async function cmdDump(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { ...COMMON, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
   if (values.help) return help('dump', io);
-  const { image, rest } = target(values, positionals);
+  const { image, rest } = await target(values, positionals);
   if (rest.length > 0) throw new UsageError(`dump takes no arguments after the image, got ${rest.join(' ')}`);
-  const e = await readEffective(image, { full: true });
+  const e = await image.readEffective({ full: true });
   if (values.json) {
     io.out(`${JSON.stringify({
       image: e.image, value: e.object ?? e.text, from: e.from, depth: e.depth, sources: e.sources,

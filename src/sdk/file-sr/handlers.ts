@@ -33,7 +33,7 @@ import {
   type ReportedVdi,
 } from './reconcile.js';
 import { recoverJournals } from './recover.js';
-import { applyImageMetaRequest, imageMetaOnCreate, reportImageMeta } from './image-meta.js';
+import { applyImageMetaRequest, attachImageMeta, imageMetaOnCreate, reportImageMeta } from './image-meta.js';
 import { removeSidecar } from '../image-meta/sidecar.js';
 import { resizeFile } from './resize.js';
 import { finishSnapshot, snapshotFiles, snapshotMode } from './snapshot.js';
@@ -156,6 +156,7 @@ export function fileSrHandlers(t: FileSrType): Handlers {
     const inv = current ?? (await readInventory(srDir));
     for (const e of inv.errors) ctx.log.error(`sr_scan: skipping ${e.path}: ${e.message}`);
     const vdis = reportedVdis(inv);
+    await attachImageMeta(inv, vdis, (m) => ctx.log.error(m));
     const sync = await synchronise(ctx.xapi, req.sr_ref, vdis);
     ctx.log.info(`sr_scan: ${vdis.length} VDIs; introduced ${sync.introduced.length}, forgot ${sync.forgotten.length}, updated ${sync.updated.length}`);
     await writeSrStats(ctx.xapi, req.sr_ref, srDir, virtualAllocation(vdis));

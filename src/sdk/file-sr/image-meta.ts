@@ -17,6 +17,9 @@ import { ImageMetaError } from '../image-meta/errors.js';
 import { clearOwn, readEffective, setOwn } from '../image-meta/api.js';
 import { validateMetaText } from '../image-meta/rules.js';
 import type { VdiFile } from './paths.js';
+import type { Inventory } from './inventory.js';
+import type { ReportedVdi } from './reconcile.js';
+import { storeFor } from '../image-meta/store.js';
 import { uuidOfFileName } from './paths.js';
 import { basename } from 'node:path';
 
@@ -88,5 +91,40 @@ export async function applyImageMetaRequest(xapi: XenAPISession, vdiRef: string,
       throw new SRError('VDIUnavailable', `VDI ${file.uuid}: sm_config:${IMAGE_META_SET_SM_CONFIG_KEY} is refused (nothing changed; the request was removed): ${e.message}`, { cause: e });
     }
     throw e;
+  }
+}
+
+/**
+ * sr_scan: give each reported VDI its effective machine data (`imageMeta`,
+ * written to sm_config image-meta/image-meta-from by the reconcile step).
+ * Chains come from the inventory (already parsed); each image's own value is
+ * read once (a sidecar read, or the qcow2 header). A VDI whose chain cannot be
+ * read is left without `imageMeta`, so its record's keys are not touched.
+ */
+export async function attachImageMeta(inv: Inventory, vdis: ReportedVdi[], log: (m: string) => void): Promise<void> {
+  const own = new Map<string, string | null>();
+  const ownOf = async (uuid: string): Promise<string | null> => {
+    if (!own.has(uuid)) {
+      const n = inv.vdis.get(uuid)!;
+      own.set(uuid, await storeFor({ path: n.path, format: n.format }).read({ path: n.path, format: n.format }));
+    }
+    return own.get(uuid)!;
+  };
+  for (const r of vdis) {
+    try {
+      let cur = inv.vdis.get(r.uuid);
+      let found: { text: string; from: string } | null = null;
+      for (let depth = 0; cur !== undefined && depth < 1024; depth++) {
+        const text = await ownOf(cur.uuid);
+        if (text !== null) {
+          found = { text, from: cur.uuid };
+          break;
+        }
+        cur = cur.parent === null ? undefined : inv.vdis.get(cur.parent);
+      }
+      r.imageMeta = found ?? { text: null, from: null };
+    } catch (e) {
+      log(`sr_scan: machine data of VDI ${r.uuid} not read: ${(e as Error).message}`);
+    }
   }
 }

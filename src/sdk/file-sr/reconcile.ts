@@ -8,6 +8,7 @@
 import { statfsSync } from 'node:fs';
 import type { ImageFormat } from '../../driver-info.js';
 import type { XenAPISession, XenRecord } from '../xenapi/session.js';
+import { imageMetaSmConfig, syncImageMetaKeys, type ImageMetaReport } from '../image-meta/sm-config.js';
 import type { Inventory } from './inventory.js';
 
 /** sm-config keys this SR type writes and removes; every other key belongs to someone else. */
@@ -24,6 +25,8 @@ export interface ReportedVdi {
   managed: boolean;
   /** Values of OWNED_SM_CONFIG_KEYS; a missing key is removed from the record. */
   smConfig: Record<string, string>;
+  /** Machine data the driver read (sm_config image-meta/image-meta-from); undefined: not read, keys left alone. */
+  imageMeta?: ImageMetaReport;
 }
 
 export function ownedSmConfig(format: ImageFormat, parent: string | null): Record<string, string> {
@@ -103,7 +106,7 @@ export async function introduceVdi(
     other_config: extra.other_config ?? {},
     location: r.location,
     xenstore_data: {},
-    sm_config: { ...(extra.sm_config ?? {}), ...r.smConfig },
+    sm_config: { ...(extra.sm_config ?? {}), ...r.smConfig, ...imageMetaSmConfig(r.imageMeta) },
     managed: extra.managed ?? r.managed,
     virtual_size: r.virtualSize,
     physical_utilisation: r.physicalSize,
@@ -142,6 +145,7 @@ export async function updateVdiRecord(xapi: XenAPISession, ref: string, rec: Xen
     if (want !== undefined) await xapi.VDI.add_to_sm_config(ref, k, want);
     changed = true;
   }
+  if (await syncImageMetaKeys(xapi, ref, sm, r.imageMeta)) changed = true;
   return changed;
 }
 

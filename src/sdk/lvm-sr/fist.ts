@@ -12,6 +12,10 @@ export const LVM_FIST_POINTS = [
   'lvm-resize-journal',
   'lvm-resize-extend',
   'lvm-resize-image',
+  // machine data (image-meta.ts): a long value's MGT entry written, tags not yet switched /
+  // tags switched (one lvchange), the old MGT entry not yet dropped
+  'lvm-image-meta-mgt-put',
+  'lvm-image-meta-tags',
 ] as const;
 export type LvmFistPoint = (typeof LVM_FIST_POINTS)[number];
 

@@ -24,6 +24,11 @@ import { fistPoint } from './fist.js';
 import { moveVhdFooterToEnd } from './vhd-parent.js';
 import { lvSizeFor, setHiddenFlag, writeEmptyImage } from './images.js';
 import { chainOf, readInventory, type Inventory, type VdiNode } from './inventory.js';
+import { effectiveValue, mgtRefsOf, prepareForCreate, unreferencedMgtRefs, writeOwnValue } from './image-meta.js';
+import { ImageMetaError } from '../image-meta/errors.js';
+import { validateMetaText } from '../image-meta/rules.js';
+import type { ImageMetaReport } from '../image-meta/sm-config.js';
+import type { MgtContent } from './mgt.js';
 import { openMetadata, type SrMetadata } from './metadata.js';
 import type { ResizeJournal, VdiMeta } from './mgt.js';
 import { checkUuid, lvDevicePath, lvNameOf, MGT_LV, parseLvName, srUuidOfVg, VDI_TYPE, VG_PREFIX } from './naming.js';
@@ -59,8 +64,20 @@ function smConfigOf(node: { format: ImageFormat; parent: string | null }): Recor
   return { 'image-format': node.format, vdi_type: VDI_TYPE[node.format], ...(node.parent !== null ? { 'vhd-parent': node.parent } : {}) };
 }
 
-function reported(node: VdiNode): ReportedVdi {
+/** sm_config keys of machine-data requests (as the file SRs: src/sdk/file-sr/image-meta.ts). */
+const SM_IMAGE_META = 'image-meta';
+const SM_IMAGE_META_SET = 'image-meta-set';
+const IMAGE_META_INHERIT = 'inherit';
+
+/** What a record shows for `uuid`: its effective machine data and the VDI it comes from. */
+function imageMetaOf(inv: Inventory, content: MgtContent, uuid: string): ImageMetaReport {
+  const e = effectiveValue(inv, content, uuid);
+  return { text: e.text, from: e.from };
+}
+
+function reported(node: VdiNode, imageMeta?: ImageMetaReport): ReportedVdi {
   return {
+    ...(imageMeta !== undefined ? { imageMeta } : {}),
     uuid: node.uuid,
     location: node.uuid,
     format: node.format,
@@ -75,8 +92,8 @@ function reported(node: VdiNode): ReportedVdi {
 }
 
 /** What a scan reports: every VDI LV except hidden leaves (deleted VDIs awaiting GC). */
-function reportedVdis(inv: Inventory): ReportedVdi[] {
-  return [...inv.vdis.values()].filter((v) => !(v.hidden && v.children.length === 0)).map(reported);
+function reportedVdis(inv: Inventory, content?: MgtContent): ReportedVdi[] {
+  return [...inv.vdis.values()].filter((v) => !(v.hidden && v.children.length === 0)).map((v) => reported(v, content === undefined ? undefined : imageMetaOf(inv, content, v.uuid)));
 }
 
 function metaFromRequest(req: RequestMap['vdi_create'], format: ImageFormat): VdiMeta {
@@ -210,7 +227,7 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
     const byLocation = new Map<string, [string, XenRecord]>();
     for (const [ref, rec] of Object.entries(db)) byLocation.set(String(rec['location'] ?? '').toLowerCase(), [ref, rec]);
     const seen = new Set<string>();
-    for (const r of reportedVdis(inv)) {
+    for (const r of reportedVdis(inv, meta.content)) {
       seen.add(r.location);
       const hit = byLocation.get(r.location);
       if (hit === undefined) {
@@ -379,6 +396,12 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
     sr_scan: async (req, ctx) => {
       const { inv, meta } = await openSr(req, ctx);
       for (const e of inv.errors) ctx.log.error(`sr_scan: skipping LV ${e.lv}: ${e.message}`);
+      // Long machine-data values whose LV is gone, or whose writer was killed before its lvchange.
+      const orphans = meta.writable ? unreferencedMgtRefs(inv, meta.content) : [];
+      if (orphans.length > 0) {
+        meta.update((c) => orphans.forEach((r) => delete c.image_meta[r]));
+        ctx.log.info(`sr_scan: dropped ${orphans.length} MGT machine-data entries no LV refers to`);
+      }
       const sync = await synchronise(ctx, req.sr_ref, inv, meta);
       ctx.log.info(`sr_scan: ${inv.vdis.size} VDI LVs; introduced ${sync.introduced.length}, forgot ${sync.forgotten.length}, updated ${sync.updated.length}`);
       await writeSrStats(ctx, req.sr_ref, inv);
@@ -394,6 +417,15 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
       // Format and size first: a bad request fails before anything exists.
       const format = chooseCreateFormat(req.vdi_sm_config, formatContext(info, req.device_config));
       const virtualSize = roundVirtualSize(format, req.size);
+      // Machine data too (same rules as every SR type: Layers 1-2, at most 4096 bytes).
+      const metaText = req.vdi_sm_config[SM_IMAGE_META];
+      if (metaText !== undefined) {
+        try {
+          validateMetaText(metaText);
+        } catch (e) {
+          throw new SRError('VDICreate', `sm_config:${SM_IMAGE_META} is refused: ${errText(e)}`, { cause: e });
+        }
+      }
       const { sr, inv, meta } = await openSr(req, ctx);
       const existing = [...inv.layout.lvs.keys()].find((n) => parseLvName(n)?.uuid === uuid);
       if (existing !== undefined) throw new SRError('VDIExists', `VDI ${uuid} already has an LV: ${sr.vg}/${existing}`);
@@ -401,9 +433,23 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
       const free = inv.layout.pvs.reduce((a, p) => a + p.pvFree, 0);
       if (free < lvSize) throw new SRError('SRNoSpace', `a ${format} VDI of ${virtualSize} bytes needs an LV of ${lvSize} bytes; ${sr.vg} has ${free} bytes free`);
       const lv = lvNameOf(uuid, format);
+      // The LV is created with its machine-data tags: it never exists without its value.
+      let prepared: { tags: string[]; mgtRef: string | null } = { tags: [], mgtRef: null };
+      if (metaText !== undefined) {
+        try {
+          prepared = prepareForCreate(sr, meta, metaText);
+        } catch (e) {
+          throw new SRError('VDICreate', `sm_config:${SM_IMAGE_META}: ${errText(e)}`, { cause: e });
+        }
+      }
+      const dropRef = (): void => {
+        const r = prepared.mgtRef;
+        if (r !== null && meta.content.image_meta[r] !== undefined) meta.update((c) => void delete c.image_meta[r]);
+      };
       try {
-        await lvm.lvcreate({ vg: sr.vg, name: lv, sizeBytes: lvSize, activate: false }, sr.scope);
+        await lvm.lvcreate({ vg: sr.vg, name: lv, sizeBytes: lvSize, activate: false, tags: prepared.tags }, sr.scope);
       } catch (e) {
+        dropRef();
         throw new SRError('LVMCreate', `creating LV ${sr.vg}/${lv} of ${lvSize} bytes: ${errText(e)}`, { cause: e });
       }
       try {
@@ -411,13 +457,15 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
         meta.update((c) => {
           c.vdis[uuid] = metaFromRequest(req, format);
         });
-        const node: VdiNode = { uuid, format, lvName: lv, lvSize, virtualSize, hidden: false, parent: null, children: [], lvReadOnly: false, tags: [] };
-        await introduceVdi(ctx.xapi, req.sr_ref, reported(node), createdVdiFields(req));
+        const node: VdiNode = { uuid, format, lvName: lv, lvSize, virtualSize, hidden: false, parent: null, children: [], lvReadOnly: false, tags: prepared.tags };
+        const im: ImageMetaReport = metaText === undefined ? { text: null, from: null } : { text: metaText, from: uuid };
+        await introduceVdi(ctx.xapi, req.sr_ref, reported(node, im), createdVdiFields(req));
         await adjustAllocation(ctx, req.sr_ref, virtualSize);
       } catch (e) {
         // Not introduced: the LV must not outlive the failed call.
         await lvm.lvremove({ vg: sr.vg, name: lv }, sr.scope).catch(() => undefined);
         if (meta.content.vdis[uuid] !== undefined) meta.update((c) => void delete c.vdis[uuid]);
+        dropRef();
         throw e;
       }
       return { uuid, location: uuid };
@@ -444,7 +492,12 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
         // A base left with no child at all is garbage now (hidden, nothing above it).
         await removeOrphanBases(sr, inv, node.parent, meta, ctx);
       }
-      meta.update((c) => void delete c.vdis[uuid]);
+      // The LV's tags went with it; a long value's MGT entry goes in the same MGT write as the record.
+      const refs = node.children.length > 0 ? [] : mgtRefsOf(node.tags);
+      meta.update((c) => {
+        delete c.vdis[uuid];
+        for (const r of refs) delete c.image_meta[r];
+      });
       if (req.vdi_ref !== '') await ctx.xapi.VDI.db_forget(req.vdi_ref).catch(ignoreGone);
       await adjustAllocation(ctx, req.sr_ref, -node.virtualSize);
     },
@@ -536,7 +589,7 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
       }
       const node = requireNode(inv, sr, uuid);
       const m = meta.content.vdis[uuid];
-      await introduceVdi(ctx.xapi, req.sr_ref, reported(node), { sm_config: req.vdi_sm_config, ...(m ? { name_label: m.name_label, name_description: m.name_description, type: m.type } : {}) });
+      await introduceVdi(ctx.xapi, req.sr_ref, reported(node, imageMetaOf(inv, meta.content, uuid)), { sm_config: req.vdi_sm_config, ...(m ? { name_label: m.name_label, name_description: m.name_description, type: m.type } : {}) });
       return { uuid, location };
     },
 
@@ -546,7 +599,9 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
       const node = requireNode(inv, sr, uuid);
       if (req.vdi_ref === '') return;
       const rec = await vdiRecord(ctx, req.vdi_ref);
-      await updateRecord(ctx, req.vdi_ref, rec, reported(node));
+      const tags = await applyImageMetaRequest(ctx, sr, meta, node, req.vdi_ref, rec);
+      if (tags !== null) node.tags = tags;
+      await updateRecord(ctx, req.vdi_ref, rec, reported(node, imageMetaOf(inv, meta.content, uuid)));
       // xapi calls vdi_update after setting names/snapshot fields: keep MGT in step.
       meta.update((c) => {
         c.vdis[uuid] = metaFromRecord(rec, VDI_TYPE[node.format], node.hidden ? { managed: false } : {});
@@ -574,6 +629,27 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
     },
   };
 
+  /**
+   * vdi_update: a request left in sm_config `image-meta-set` (a JSON object
+   * string → the VDI's own value; `inherit` → drop it) is applied and removed,
+   * as on the file SRs. A refused request changes nothing. Returns the LV's new tags, or null (no request).
+   */
+  async function applyImageMetaRequest(ctx: HandlerContext, sr: LvmSr, meta: SrMetadata, node: VdiNode, ref: string, rec: XenRecord): Promise<string[] | null> {
+    const sm = (typeof rec['sm_config'] === 'object' && rec['sm_config'] !== null ? rec['sm_config'] : {}) as Record<string, unknown>;
+    const want = sm[SM_IMAGE_META_SET];
+    if (typeof want !== 'string') return null;
+    await ctx.xapi.VDI.remove_from_sm_config(ref, SM_IMAGE_META_SET);
+    try {
+      if (want !== IMAGE_META_INHERIT) validateMetaText(want);
+      return await writeOwnValue(sr, meta, node.lvName, node.tags, want === IMAGE_META_INHERIT ? null : want);
+    } catch (e) {
+      if (e instanceof ImageMetaError) {
+        throw new SRError('VDIUnavailable', `VDI ${node.uuid}: sm_config:${SM_IMAGE_META_SET} is refused (nothing changed; the request was removed): ${e.message}`, { cause: e });
+      }
+      throw e;
+    }
+  }
+
   /** After a leaf went: hidden ancestors with no child left are removed (GC of the simplest kind). */
   async function removeOrphanBases(sr: LvmSr, inv: Inventory, parent: string | null, meta: SrMetadata, ctx: HandlerContext): Promise<void> {
     let p = parent;
@@ -583,7 +659,10 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
       if (n.children.some((c) => inv.vdis.has(c)) || attachedHere(sr, n)) return;
       await lvm.lvremove({ vg: sr.vg, name: n.lvName }, sr.scope);
       ctx.log.info(`vdi_delete: removed base ${n.uuid}, no VDI is built on it any more`);
-      meta.update((c) => void delete c.vdis[n.uuid]);
+      meta.update((c) => {
+        delete c.vdis[n.uuid];
+        for (const r of mgtRefsOf(n.tags)) delete c.image_meta[r];
+      });
       inv.vdis.delete(n.uuid);
       p = n.parent;
     }
@@ -599,6 +678,8 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
         throw new SRError('VDIInUse', `VDI ${uuid} is attached on this host; snapshot of an attached VDI is not supported by this lvm driver yet (detach it first)`);
       }
     }
+    // The source's machine data before: its LV (and tags) become base B, so its own value is B's now.
+    const srcIm = imageMetaOf(inv, meta.content, uuid);
     const out = await snapshotLv(sr, inv, meta, uuid, { op: req.command, mode, formats: formatContext(info, req.device_config) });
     const j = out.journal;
     const src = await vdiRecord(ctx, req.vdi_ref);
@@ -611,14 +692,15 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
       c.vdis[uuid] = { ...srcMeta, vdi_type: VDI_TYPE[j.leafFormat] };
       if (j.clone !== null) c.vdis[j.clone] = { ...srcMeta, read_only: false, vdi_type: VDI_TYPE[j.leafFormat] };
     });
+    const im: ImageMetaReport = { text: srcIm.text, from: srcIm.from === uuid ? j.base : srcIm.from };
     const base: VdiNode = { uuid: j.base, format: j.srcFormat, lvName: lvNameOf(j.base, j.srcFormat), lvSize: out.baseLvSize, virtualSize: out.virtualSize, hidden: true, parent: out.baseParent, children: [uuid], lvReadOnly: true, tags: [] };
-    await introduceVdi(ctx.xapi, req.sr_ref, reported(base), { name_label: 'base copy', type: String(src['type'] ?? 'user') || 'user' });
+    await introduceVdi(ctx.xapi, req.sr_ref, reported(base, im), { name_label: 'base copy', type: String(src['type'] ?? 'user') || 'user' });
     const leaf: VdiNode = { uuid, format: j.leafFormat, lvName: lvNameOf(uuid, j.leafFormat), lvSize: out.leafLvSize, virtualSize: out.virtualSize, hidden: false, parent: j.base, children: [], lvReadOnly: false, tags: [] };
-    if (req.vdi_ref !== '') await updateRecord(ctx, req.vdi_ref, src, reported(leaf));
+    if (req.vdi_ref !== '') await updateRecord(ctx, req.vdi_ref, src, reported(leaf, im));
     let result = { uuid: j.base, location: j.base };
     if (j.clone !== null) {
       const c: VdiNode = { ...leaf, uuid: j.clone, lvName: lvNameOf(j.clone, j.leafFormat) };
-      await introduceVdi(ctx.xapi, req.sr_ref, reported(c), {
+      await introduceVdi(ctx.xapi, req.sr_ref, reported(c, im), {
         name_label: String(src['name_label'] ?? ''),
         name_description: String(src['name_description'] ?? ''),
         type: String(src['type'] ?? 'user') || 'user',

@@ -68,6 +68,12 @@ export const MgtContent = z.object({
   sr: z.object({ uuid, name_label: z.string(), name_description: z.string(), allocation: z.enum(['thick', 'thin']) }),
   vdis: z.record(uuid, VdiMeta),
   journals: z.array(Journal),
+  /**
+   * Machine data too long for LV tags (lvm-sr/image-meta.ts): reference → the
+   * image's string. The LV's tag `image-meta:<gen>:mgt:<ref>` points here, so
+   * the value follows the LV through renames (snapshot), as tags do.
+   */
+  image_meta: z.record(z.string().regex(/^[0-9a-f]{16}$/), z.string()).default({}),
 });
 export type MgtContent = z.infer<typeof MgtContent>;
 
@@ -82,7 +88,7 @@ export interface MgtState {
 }
 
 export function emptyContent(srUuid: string, name = '', description = ''): MgtContent {
-  return { sr: { uuid: srUuid, name_label: name, name_description: description, allocation: 'thick' }, vdis: {}, journals: [] };
+  return { sr: { uuid: srUuid, name_label: name, name_description: description, allocation: 'thick' }, vdis: {}, journals: [], image_meta: {} };
 }
 
 function readSlot(r: PvReader, ext: LvExtents, slot: number): { seq: number; content: MgtContent } | 'zero' | 'bad' {

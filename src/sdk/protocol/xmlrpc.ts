@@ -4,7 +4,7 @@
 // `<value>text</value>` strings, `<value/>`, every scalar type, arrays, structs
 // and any Unicode. Encoding writes what Python's xmlrpc.client.dumps writes,
 // because that is what sm's drivers print and what xapi has always parsed.
-import { parseXml, XmlElement, XmlText } from '@rgrove/parse-xml';
+import { SaxesParser } from 'saxes';
 
 export type XmlRpcValue =
   | string
@@ -34,44 +34,195 @@ export class XmlRpcParseError extends Error {
 }
 
 // ---------------------------------------------------------------------------
-// Parsing: @rgrove/parse-xml (a maintained, strict, dependency-free XML parser)
-// checks well-formedness and builds the document; this module only maps its
-// elements to XML-RPC values. DOCTYPE is refused: XML-RPC has none, and an
-// entity declaration is the classic way to blow up a parser.
+// Parsing: saxes (a maintained, strict, streaming XML 1.0 parser: it checks
+// well-formedness, character ranges and entity references) reports elements
+// and text as events. This module maps them: the envelope (methodCall,
+// params, fault, ...) as a small element tree, and each <value> decoded as it
+// streams by, so a several-MB answer (1000 VDI records) never becomes a DOM.
+// A mapping error is kept with the value it belongs to and raised only when
+// that value is used, after the whole document proved well-formed: the same
+// errors, in the same order, as decoding a finished tree.
+// DOCTYPE is refused: XML-RPC has none, and an entity declaration is the
+// classic way to blow up a parser.
 
 interface Elem {
   name: string;
   children: Elem[];
   text: string;
+  /** For a <value>: what it decodes to, or why it does not. */
+  decoded?: { value: XmlRpcValue } | { error: XmlRpcParseError };
 }
 
-function toElem(node: XmlElement): Elem {
-  const el: Elem = { name: node.name, children: [], text: '' };
-  for (const child of node.children) {
-    if (child instanceof XmlElement) el.children.push(toElem(child));
-    else if (child instanceof XmlText) el.text += child.text;
+type Outcome = { value: XmlRpcValue } | { error: XmlRpcParseError };
+
+const SCALARS = new Set(['string', 'i4', 'int', 'i8', 'boolean', 'double', 'dateTime.iso8601', 'base64', 'nil']);
+
+/** One open element inside a <value>, and what it has gathered so far. */
+type Frame =
+  | { k: 'elem'; el: Elem }
+  | { k: 'value'; text: string; types: number; result: Outcome | undefined; onDone: (o: Outcome) => void }
+  | { k: 'scalar'; name: string; text: string; owner: Frame & { k: 'value' } }
+  | { k: 'unknown'; name: string; owner: Frame & { k: 'value' } }
+  | { k: 'array'; datas: number; result: Outcome | undefined; owner: Frame & { k: 'value' } }
+  | { k: 'data'; out: XmlRpcValue[]; error: XmlRpcParseError | undefined; owner: Frame & { k: 'array' } }
+  | { k: 'struct'; out: Record<string, XmlRpcValue>; error: XmlRpcParseError | undefined; owner: Frame & { k: 'value' } }
+  | { k: 'member'; names: number; name: string; values: number; result: Outcome | undefined; owner: Frame & { k: 'struct' } }
+  | { k: 'name'; text: string; owner: Frame & { k: 'member' } }
+  | { k: 'skip' };
+
+function failure(message: string): Outcome {
+  return { error: new XmlRpcParseError(message) };
+}
+
+function scalarValue(name: string, text: string): Outcome {
+  try {
+    return { value: decodeScalar(name, text) };
+  } catch (e) {
+    if (e instanceof XmlRpcParseError) return { error: e };
+    throw e;
   }
-  return el;
 }
 
 function parseTree(xml: string): Elem {
-  if (/<!DOCTYPE/i.test(xml)) throw new XmlRpcParseError('not well-formed XML-RPC: DOCTYPE declarations are not allowed');
-  let doc;
-  try {
-    doc = parseXml(xml);
-  } catch (e) {
-    // The parser's message quotes the offending line with a caret; keep its first line.
-    const msg = e instanceof Error ? (e.message.split('\n')[0] ?? e.message) : String(e);
-    throw new XmlRpcParseError(`not well-formed XML: ${msg}`);
-  }
-  if (!doc.root) throw new XmlRpcParseError('not well-formed XML: no root element');
-  return toElem(doc.root);
+  const parser = new SaxesParser();
+  const root: Elem = { name: '', children: [], text: '' };
+  let top: Frame = { k: 'elem', el: root };
+  const stack: Frame[] = [];
+  const skip: Frame = { k: 'skip' };
+  const open = (f: Frame) => {
+    stack.push(top);
+    top = f;
+  };
+  const newValue = (onDone: (o: Outcome) => void): Frame => ({ k: 'value', text: '', types: 0, result: undefined, onDone });
+  parser.on('error', (e) => {
+    throw new XmlRpcParseError(`not well-formed XML: ${e.message}`);
+  });
+  parser.on('doctype', () => {
+    throw new XmlRpcParseError('not well-formed XML-RPC: DOCTYPE declarations are not allowed');
+  });
+  parser.on('opentag', ({ name }) => {
+    const f = top;
+    switch (f.k) {
+      case 'elem': {
+        const el: Elem = { name, children: [], text: '' };
+        f.el.children.push(el);
+        open(name === 'value' ? newValue((o) => (el.decoded = o)) : { k: 'elem', el });
+        return;
+      }
+      case 'value':
+        f.types++;
+        if (name === 'array') open({ k: 'array', datas: 0, result: undefined, owner: f });
+        else if (name === 'struct') open({ k: 'struct', out: Object.create(null) as Record<string, XmlRpcValue>, error: undefined, owner: f });
+        else if (SCALARS.has(name)) open({ k: 'scalar', name, text: '', owner: f });
+        else open({ k: 'unknown', name, owner: f });
+        return;
+      case 'array':
+        if (name === 'data') {
+          f.datas++;
+          open({ k: 'data', out: [], error: undefined, owner: f });
+        } else open(skip);
+        return;
+      case 'data':
+        if (name === 'value') {
+          open(
+            newValue((o) => {
+              if (f.error) return;
+              if ('error' in o) f.error = o.error;
+              else f.out.push(o.value);
+            }),
+          );
+        } else {
+          f.error ??= new XmlRpcParseError(`<data> may only hold <value>, found <${name}>`);
+          open(skip);
+        }
+        return;
+      case 'struct':
+        if (name === 'member') open({ k: 'member', names: 0, name: '', values: 0, result: undefined, owner: f });
+        else {
+          f.error ??= new XmlRpcParseError(`<struct> may only hold <member>, found <${name}>`);
+          open(skip);
+        }
+        return;
+      case 'member':
+        if (name === 'name') {
+          f.names++;
+          open({ k: 'name', text: '', owner: f });
+        } else if (name === 'value') {
+          f.values++;
+          open(newValue((o) => (f.result = o)));
+        } else open(skip);
+        return;
+      default:
+        // Elements inside a scalar or a name add nothing to the value (their text is not the scalar's).
+        open(skip);
+    }
+  });
+  parser.on('closetag', () => {
+    const f = top;
+    top = stack.pop()!;
+    switch (f.k) {
+      case 'value': {
+        let o: Outcome;
+        if (f.types > 1) o = failure('<value> must hold exactly one type element');
+        else o = f.result ?? { value: f.text }; // bare string, or <value/> = ''
+        f.onDone(o);
+        return;
+      }
+      case 'scalar':
+        f.owner.result = scalarValue(f.name, f.text);
+        return;
+      case 'unknown':
+        f.owner.result = failure(`unknown XML-RPC type <${f.name}>`);
+        return;
+      case 'array':
+        f.owner.result = f.datas !== 1 ? failure('<array>: expected exactly one <data>') : f.result!;
+        return;
+      case 'data':
+        if (f.owner.datas === 1) f.owner.result = f.error ? { error: f.error } : { value: f.out };
+        return;
+      case 'struct':
+        f.owner.result = f.error ? { error: f.error } : { value: f.out };
+        return;
+      case 'member': {
+        const s = f.owner;
+        if (s.error) return;
+        if (f.names !== 1) s.error = new XmlRpcParseError('<member>: expected exactly one <name>');
+        else if (f.values !== 1) s.error = new XmlRpcParseError(`<member> '${f.name}': expected exactly one <value>`);
+        else if ('error' in f.result!) s.error = f.result.error;
+        else s.out[f.name] = f.result!.value;
+        return;
+      }
+      case 'name':
+        if (f.owner.names === 1) f.owner.name = f.text;
+        return;
+      default:
+    }
+  });
+  const onText = (t: string) => {
+    const f = top;
+    if (f.k === 'elem') f.el.text += t;
+    else if (f.k === 'value' || f.k === 'scalar' || f.k === 'name') f.text += t;
+  };
+  parser.on('text', onText);
+  parser.on('cdata', onText);
+  parser.write(xml).close();
+  const doc = root.children[0];
+  if (!doc) throw new XmlRpcParseError('not well-formed XML: no root element');
+  return doc;
 }
 
+/** The one child element named `name` of `el`. */
 function only(el: Elem, name: string, what: string): Elem {
-  const matches = el.children.filter((c) => c.name === name);
-  if (matches.length !== 1) throw new XmlRpcParseError(`${what}: expected exactly one <${name}>`);
-  return matches[0]!;
+  let match: Elem | undefined;
+  let n = 0;
+  for (const c of el.children) {
+    if (c.name === name) {
+      match = c;
+      n++;
+    }
+  }
+  if (n !== 1) throw new XmlRpcParseError(`${what}: expected exactly one <${name}>`);
+  return match!;
 }
 
 function decodeInt(text: string, tag: string): number {
@@ -94,52 +245,38 @@ function decodeDate(text: string): Date {
   return date;
 }
 
-function decodeValue(valueEl: Elem): XmlRpcValue {
-  if (valueEl.children.length === 0) return valueEl.text; // bare string, or <value/> = ''
-  if (valueEl.children.length > 1) throw new XmlRpcParseError('<value> must hold exactly one type element');
-  const t = valueEl.children[0]!;
-  switch (t.name) {
+function decodeScalar(tag: string, text: string): XmlRpcValue {
+  switch (tag) {
     case 'string':
-      return t.text;
+      return text;
     case 'i4':
     case 'int':
     case 'i8':
-      return decodeInt(t.text, t.name);
+      return decodeInt(text, tag);
     case 'boolean': {
-      const b = t.text.trim();
-      if (b !== '0' && b !== '1') throw new XmlRpcParseError(`<boolean> holds '${t.text}', not 0 or 1`);
+      const b = text.trim();
+      if (b !== '0' && b !== '1') throw new XmlRpcParseError(`<boolean> holds '${text}', not 0 or 1`);
       return b === '1';
     }
     case 'double': {
-      const n = Number(t.text.trim());
-      if (t.text.trim() === '' || Number.isNaN(n)) throw new XmlRpcParseError(`<double> holds '${t.text}', not a number`);
+      const n = Number(text.trim());
+      if (text.trim() === '' || Number.isNaN(n)) throw new XmlRpcParseError(`<double> holds '${text}', not a number`);
       return n;
     }
     case 'dateTime.iso8601':
-      return decodeDate(t.text);
+      return decodeDate(text);
     case 'base64':
-      return new Uint8Array(Buffer.from(t.text.replace(/\s+/g, ''), 'base64'));
-    case 'nil':
+      return new Uint8Array(Buffer.from(text.replace(/\s+/g, ''), 'base64'));
+    default: // nil
       return null;
-    case 'array': {
-      const data = only(t, 'data', '<array>');
-      return data.children.map((v) => {
-        if (v.name !== 'value') throw new XmlRpcParseError(`<data> may only hold <value>, found <${v.name}>`);
-        return decodeValue(v);
-      });
-    }
-    case 'struct': {
-      const out: Record<string, XmlRpcValue> = Object.create(null);
-      for (const m of t.children) {
-        if (m.name !== 'member') throw new XmlRpcParseError(`<struct> may only hold <member>, found <${m.name}>`);
-        const name = only(m, 'name', '<member>').text;
-        out[name] = decodeValue(only(m, 'value', `<member> '${name}'`));
-      }
-      return out;
-    }
-    default:
-      throw new XmlRpcParseError(`unknown XML-RPC type <${t.name}>`);
   }
+}
+
+/** The value a <value> element decoded to; its mapping error, if it had one. */
+function decodeValue(valueEl: Elem): XmlRpcValue {
+  const d = valueEl.decoded!;
+  if ('error' in d) throw d.error;
+  return d.value;
 }
 
 export function parseMethodCall(xml: string): MethodCall {

@@ -1,7 +1,11 @@
 // The one place tool processes are spawned: argument arrays only (never a shell),
 // exit codes checked here, failures turned into a ToolError that names the
 // command line, the exit code and stderr.
-import { execa } from 'execa';
+//
+// node:child_process directly, not execa: execa and its dependencies are ~130
+// modules and ~150-200 ms of CPU to load, paid by every driver call that runs
+// one tool (sr_scan's vhd-util scan), while all we need is spawn + collect.
+import { spawn } from 'node:child_process';
 
 /** What a finished tool call looked like; passed to recorders (tests, logging). */
 export interface ToolCall {
@@ -125,44 +129,87 @@ async function spawnWithRetry(argv: readonly string[], opts: RunOptions, binary:
   }
 }
 
+/** After a timeout's SIGTERM, how long a tool gets before SIGKILL (execa's default too). */
+const FORCE_KILL_AFTER_MS = 5000;
+
+interface Finished {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  timedOut: boolean;
+  spawnError?: NodeJS.ErrnoException;
+}
+
+/** Spawns argv (no shell), feeds `input` or /dev/null, collects both outputs; never rejects. */
+function runProcess(file: string, args: readonly string[], opts: RunOptions): Promise<Finished> {
+  return new Promise((resolve) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    let spawnError: NodeJS.ErrnoException | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let forceTimer: NodeJS.Timeout | undefined;
+    const child = spawn(file, args, {
+      env: { ...process.env, ...BASE_ENV, ...opts.env },
+      stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (c: Buffer) => out.push(c));
+    child.stderr?.on('data', (c: Buffer) => err.push(c));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      spawnError ??= e;
+    });
+    if (opts.input !== undefined && child.stdin) {
+      // A tool that exits without reading its input closes the pipe: that is its exit status' business, not an error here.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input);
+    }
+    if (opts.timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGTERM');
+        forceTimer = setTimeout(() => child.kill('SIGKILL'), FORCE_KILL_AFTER_MS);
+        forceTimer.unref();
+      }, opts.timeoutMs);
+    }
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      clearTimeout(forceTimer);
+      resolve({
+        exitCode: spawnError ? null : code,
+        signal,
+        stdout: Buffer.concat(out),
+        stderr: Buffer.concat(err),
+        timedOut,
+        ...(spawnError ? { spawnError } : {}),
+      });
+    });
+  });
+}
+
 async function spawnTool(argv: readonly string[], opts: RunOptions, binary: boolean): Promise<ToolOutput<Buffer>> {
   const [file, ...args] = argv;
   if (file === undefined || file === '') throw new TypeError('runTool: empty argv');
   const started = performance.now();
-  const r = await execa(file, args, {
-    reject: false,
-    encoding: 'buffer',
-    stripFinalNewline: false,
-    env: { ...BASE_ENV, ...opts.env },
-    ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
-    ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
-  });
-  const exitCode = typeof r.exitCode === 'number' ? r.exitCode : null;
+  const r = await runProcess(file, args, opts);
+  const exitCode = r.exitCode;
   const call: ToolCall = { command: [...argv], exitCode, durationMs: performance.now() - started };
   for (const rec of recorders) rec(call);
 
-  const stdoutBuf = toBuffer(r.stdout);
-  const stdout = stdoutBuf;
-  const stderr = toBuffer(r.stderr).toString('utf8');
-  const textOut = binary ? '' : stdoutBuf.toString('utf8');
+  const stdout = r.stdout;
+  const stderr = r.stderr.toString('utf8');
+  const textOut = binary ? '' : stdout.toString('utf8');
   const base = { command: argv, exitCode, stdout: textOut, stderr };
   if (r.timedOut) {
     throw new ToolError({ ...base, kind: 'timeout', reason: `timed out after ${opts.timeoutMs} ms` });
   }
   if (exitCode === null) {
     if (r.signal) throw new ToolError({ ...base, kind: 'signal', reason: `killed by ${r.signal}` });
-    const cause = (r as { code?: string }).code ?? r.shortMessage ?? 'unknown error';
+    const cause = r.spawnError?.code ?? r.spawnError?.message ?? 'unknown error';
     throw new ToolError({ ...base, kind: 'spawn', reason: `could not be started (${cause})` });
   }
   if (!(opts.okExitCodes ?? [0]).includes(exitCode)) throw new ToolError(base);
   return { command: argv, exitCode, stdout, stderr };
-}
-
-function toBuffer(v: unknown): Buffer {
-  if (v === undefined || v === null) return Buffer.alloc(0);
-  if (typeof v === 'string') return Buffer.from(v, 'utf8');
-  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  throw new TypeError(`unexpected tool output type ${typeof v}`);
 }
 
 /** A ToolError for output we could not understand (the tool itself succeeded). */

@@ -43,7 +43,25 @@ function target(url: string): RequestOptions {
   return { host: u.hostname, port: u.port || 80, path: `${u.pathname || '/'}${u.search}` };
 }
 
-function post(endpoint: XenAPIEndpoint, method: string, body: string): Promise<string> {
+/**
+ * A kept-alive connection the server closed while idle fails the next request
+ * sent on it before any answer ("socket hang up" / ECONNRESET on a reused
+ * socket): the server never read that request, so it is sent once more on a
+ * fresh connection (Node's documented pattern, `req.reusedSocket`). Seen on a
+ * loaded host, where the client's event loop notices the server's close late.
+ */
+class StaleConnection extends Error {}
+
+async function post(endpoint: XenAPIEndpoint, method: string, body: string): Promise<string> {
+  try {
+    return await postOnce(endpoint, method, body);
+  } catch (e) {
+    if (!(e instanceof StaleConnection)) throw e;
+    return postOnce(endpoint, method, body, true);
+  }
+}
+
+function postOnce(endpoint: XenAPIEndpoint, method: string, body: string, fresh = false): Promise<string> {
   return new Promise((resolve, reject) => {
     let opts: RequestOptions;
     try {
@@ -58,7 +76,9 @@ function post(endpoint: XenAPIEndpoint, method: string, body: string): Promise<s
       'User-Agent': 'smapi-ts',
     };
     if (endpoint.subtaskOf) headers['Subtask-of'] = endpoint.subtaskOf;
-    const req = httpRequest({ ...opts, method: 'POST', headers, timeout: endpoint.timeoutMs ?? 600_000 }, (res) => {
+    let answered = false;
+    const req = httpRequest({ ...opts, method: 'POST', headers, timeout: endpoint.timeoutMs ?? 600_000, ...(fresh ? { agent: false } : {}) }, (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -68,7 +88,10 @@ function post(endpoint: XenAPIEndpoint, method: string, body: string): Promise<s
       res.on('error', (e) => reject(new XenAPIProtocolError(method, e.message)));
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (e) => reject(new XenAPIProtocolError(method, `${endpoint.url}: ${e.message}`)));
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      if (!fresh && !answered && req.reusedSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) reject(new StaleConnection(e.message));
+      else reject(new XenAPIProtocolError(method, `${endpoint.url}: ${e.message}`));
+    });
     req.end(body);
   });
 }

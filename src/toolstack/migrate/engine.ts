@@ -12,12 +12,22 @@
 // VHD never goes through qemu-img: qemu cannot follow tap VHD chains and its
 // vpc driver misreads tap images (spec/vhd-util.md §5). Zero blocks are never
 // written into the target, so it stays as sparse as the source.
+//
+// Either end may be a block device (an LV the lvm driver attached): sizes come
+// from sysfs by device number (fstat says 0), nothing is truncated, and a raw
+// device is read only up to the VDI's virtual size (an LV is a whole number of
+// extents, longer than its VDI). Skipping zeros relies on the target reading
+// as zeros where nothing is written: true of a fresh qcow2/VHD on any medium
+// (unallocated reads as zeros), of a new sparse raw file, and of a raw LV the
+// lvm driver zeroed at vdi_create (blkdiscard --zeroout). A target that breaks
+// this fails the verification that ends every copy; it is never accepted.
 import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import type { ImageFormat } from '../../driver-info.js';
 import { ToolError } from '../../sdk/tools/run.js';
 import { Chain } from '../../sdk/vhd/chain.js';
 import { BLOCK_SIZE, SECTOR, isZero } from '../../sdk/vhd/format.js';
+import { sizeOfFd } from '../../sdk/vhd/vhd-file.js';
 import { compareArgv, convertIntoArgv, convertToRawArgv, type QemuSide } from './argv.js';
 
 export interface ImageEnd {
@@ -92,10 +102,21 @@ function vhdReader(path: string): BlockReader {
   };
 }
 
-function rawReader(path: string): BlockReader {
+/**
+ * The bytes of a raw image: a file's length, or of a block device the first
+ * `virtualSize` bytes when given (the rest of an LV is not the VDI's).
+ */
+function rawReader(path: string, virtualSize?: number): BlockReader {
   const fd = openSync(path, 'r');
+  let size: number;
+  try {
+    size = rawSize(fd, path, virtualSize);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
   return {
-    size: fstatSync(fd).size,
+    size,
     hasData: () => true,
     read: (b, buf) => {
       buf.fill(0);
@@ -110,9 +131,26 @@ function rawReader(path: string): BlockReader {
   };
 }
 
-function readerFor(end: ImageEnd): BlockReader {
+function rawSize(fd: number, path: string, virtualSize: number | undefined): number {
+  const si = sizeOfFd(fd, path);
+  return si.isBlock && virtualSize !== undefined ? Math.min(si.size, virtualSize) : si.size;
+}
+
+/** The size a raw block device is read as, when it is longer than the VDI (else undefined: read it all). */
+function rawWindow(end: ImageEnd, virtualSize: number): number | undefined {
+  if (end.format !== 'raw') return undefined;
+  const fd = openSync(end.path, 'r');
+  try {
+    const si = sizeOfFd(fd, end.path);
+    return si.isBlock && si.size > virtualSize ? virtualSize : undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readerFor(end: ImageEnd, virtualSize?: number): BlockReader {
   if (end.format === 'vhd') return vhdReader(end.path);
-  if (end.format === 'raw') return rawReader(end.path);
+  if (end.format === 'raw') return rawReader(end.path, virtualSize);
   throw new TypeError(`no in-process reader for ${end.format}`);
 }
 
@@ -148,7 +186,8 @@ function copyBlocks(src: BlockReader, dst: ImageEnd, progress?: (done: number, t
   } else if (dst.format === 'raw') {
     const fd = openSync(dst.path, 'r+');
     try {
-      const dstSize = fstatSync(fd).size;
+      // Never past the end: a block device cannot grow, and a short one is refused here.
+      const dstSize = sizeOfFd(fd, dst.path).size;
       if (dstSize < src.size) throw new RangeError(`target ${dst.path} (${dstSize} bytes) is smaller than the source (${src.size} bytes)`);
       for (let b = 0; b < blocks; b++) {
         if (src.hasData(b)) {
@@ -219,10 +258,10 @@ function sameBlocks(a: BlockReader, b: BlockReader, progress?: (done: number, to
   return null;
 }
 
-function compareInProcess(a: ImageEnd, b: ImageEnd, progress?: (done: number, total: number) => void): string | null {
-  const ra = readerFor(a);
+function compareInProcess(a: ImageEnd, b: ImageEnd, virtualSize: number, progress?: (done: number, total: number) => void): string | null {
+  const ra = readerFor(a, virtualSize);
   try {
-    const rb = readerFor(b);
+    const rb = readerFor(b, virtualSize);
     try {
       return sameBlocks(ra, rb, progress);
     } finally {
@@ -233,9 +272,16 @@ function compareInProcess(a: ImageEnd, b: ImageEnd, progress?: (done: number, to
   }
 }
 
-async function qemuCompare(a: ImageEnd, b: ImageEnd): Promise<string | null> {
+async function qemuCompare(a: ImageEnd, b: ImageEnd, virtualSize: number): Promise<string | null> {
+  const aSize = rawWindow(a, virtualSize);
+  const bSize = rawWindow(b, virtualSize);
   try {
-    await runWithProgress(compareArgv({ a: a.path, aFormat: a.format as QemuSide, b: b.path, bFormat: b.format as QemuSide }));
+    await runWithProgress(
+      compareArgv({
+        a: a.path, aFormat: a.format as QemuSide, b: b.path, bFormat: b.format as QemuSide,
+        ...(aSize !== undefined ? { aSize } : {}), ...(bSize !== undefined ? { bSize } : {}),
+      }),
+    );
     return null;
   } catch (e) {
     if (e instanceof ToolError && e.exitCode === 1) return e.stdout.trim() || 'content differs';
@@ -261,9 +307,13 @@ export async function copyImage(src: ImageEnd, dst: ImageEnd, sizeBytes: number,
   const step = (phase: 'copy' | 'stage' | 'verify') => (p ? (d: number, t: number) => p(phase, d, t) : undefined);
   let differs: string | null;
   if (src.format !== 'vhd' && dst.format !== 'vhd') {
-    await runWithProgress(convertIntoArgv({ src: src.path, srcFormat: src.format, dst: dst.path, dstFormat: dst.format }), pctTo(p, 'copy', sizeBytes));
+    const srcSize = rawWindow(src, sizeBytes);
+    await runWithProgress(
+      convertIntoArgv({ src: src.path, srcFormat: src.format, dst: dst.path, dstFormat: dst.format, ...(srcSize !== undefined ? { srcSize } : {}) }),
+      pctTo(p, 'copy', sizeBytes),
+    );
     p?.('verify', 0, sizeBytes);
-    differs = await qemuCompare(src, dst);
+    differs = await qemuCompare(src, dst, sizeBytes);
   } else if (src.format === 'vhd' && dst.format !== 'qcow2') {
     const reader = vhdReader(src.path);
     try {
@@ -271,21 +321,21 @@ export async function copyImage(src: ImageEnd, dst: ImageEnd, sizeBytes: number,
     } finally {
       reader.close();
     }
-    differs = compareInProcess(src, dst, step('verify'));
+    differs = compareInProcess(src, dst, sizeBytes, step('verify'));
   } else if (src.format === 'vhd') {
     // vhd -> qcow2: the VHD flattened into a sparse raw, which qemu-img converts.
     const staging: ImageEnd = { path: o.stagingPath, format: 'raw' };
     stageVhdAsRaw(src.path, staging.path, step('stage'));
     await runWithProgress(convertIntoArgv({ src: staging.path, srcFormat: 'raw', dst: dst.path, dstFormat: 'qcow2' }), pctTo(p, 'copy', sizeBytes));
-    differs = compareInProcess(src, staging, step('verify')) ?? (await qemuCompare(staging, dst));
+    differs = compareInProcess(src, staging, sizeBytes, step('verify')) ?? (await qemuCompare(staging, dst, sizeBytes));
   } else if (src.format === 'raw') {
-    const reader = rawReader(src.path);
+    const reader = rawReader(src.path, sizeBytes);
     try {
       copyBlocks(reader, dst, step('copy'));
     } finally {
       reader.close();
     }
-    differs = compareInProcess(src, dst, step('verify'));
+    differs = compareInProcess(src, dst, sizeBytes, step('verify'));
   } else {
     // qcow2 -> vhd: qemu-img flattens the qcow2 chain into a sparse raw, our engine fills the VHD.
     const staging: ImageEnd = { path: o.stagingPath, format: 'raw' };
@@ -296,7 +346,7 @@ export async function copyImage(src: ImageEnd, dst: ImageEnd, sizeBytes: number,
     } finally {
       reader.close();
     }
-    differs = (await qemuCompare(src, staging)) ?? compareInProcess(staging, dst, step('verify'));
+    differs = (await qemuCompare(src, staging, sizeBytes)) ?? compareInProcess(staging, dst, sizeBytes, step('verify'));
   }
   if (differs !== null) throw new VerifyError(`verification failed: ${src.format} ${src.path} and ${dst.format} ${dst.path} differ (${differs})`);
 }

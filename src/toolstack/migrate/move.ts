@@ -3,15 +3,17 @@
 // and only when every VDI is done switch over (one database commit) and, for a
 // migration, delete the sources.
 //
-// Half-made destinations never show: while it is being filled a destination is
-// marked hidden in its own image header (the file SRs' "deleted, awaiting GC"
-// state: a scan does not report a hidden leaf and its GC removes it), the
+// Half-made destinations never show: while it is being filled a destination
+// image file is marked hidden in its own header (the file SRs' "deleted,
+// awaiting GC" state: a scan does not report a hidden leaf and its GC removes
+// it; an LV is left visible, see canHide), the
 // database changes are one transaction that a killed smctl never commits, and a
 // journal (journal.ts) lets the next smctl detach what the dead one attached
 // and remove the destination (recoverInterruptedCopies).
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { env } from '../../sdk/env.js';
 import { opsFor } from '../../sdk/formats/index.js';
 import { type DbRecord, NULL_REF } from '../db/schema.js';
 import { lockSr, type SrLock } from '../sr-lock.js';
@@ -175,9 +177,11 @@ async function copyOne(ts: Toolstack, pc: PlannedCopy, journal: CopyJournal, mad
   const destPath = await attachVdi(ts, pc.destSr, m.destHandle, true, dest['sm_config'] as Record<string, string>);
   m.destAttached = true;
   m.destPath = destPath;
-  await opsFor(destPath.format).setHidden(destPath.path, true);
-  m.hidden = true;
-  const staging = join(dirname(destPath.path), `.${m.destHandle.uuid}.copy-staging`);
+  if (canHide(destPath)) {
+    await opsFor(destPath.format).setHidden(destPath.path, true);
+    m.hidden = true;
+  }
+  const staging = join(stagingDir(srcPath, destPath), `.${m.destHandle.uuid}.copy-staging`);
   m.staging = item.staging = staging;
   writeJournal(ts.lockDir, journal);
 
@@ -187,8 +191,10 @@ async function copyOne(ts: Toolstack, pc: PlannedCopy, journal: CopyJournal, mad
   } finally {
     rmSync(staging, { force: true });
   }
-  await opsFor(destPath.format).setHidden(destPath.path, false);
-  m.hidden = false;
+  if (m.hidden) {
+    await opsFor(destPath.format).setHidden(destPath.path, false);
+    m.hidden = false;
+  }
   await detachVdi(ts, pc.destSr, m.destHandle);
   m.destAttached = false;
   await detachVdi(ts, pc.srcSr, handleOf(src));
@@ -197,13 +203,48 @@ async function copyOne(ts: Toolstack, pc: PlannedCopy, journal: CopyJournal, mad
   return m;
 }
 
+function isRegularFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether to hide the destination while it is filled: only an image file. The
+ * file SRs' scan skips a hidden leaf and their GC removes it, so a killed copy
+ * leaves nothing visible even before the journal is replayed. On a block device
+ * the lvm driver keeps hidden leaves forever (vdi_delete and a writable attach
+ * refuse them, no GC collects them), so a hidden half-made LV could never be
+ * removed; left visible, the journal's recovery (run before any smctl sr-scan)
+ * attaches it, sees it is writable and deletes it. (A raw image's hidden flag is
+ * a sidecar file, which means nothing beside /dev/<vg>/LV-<uuid> anyway.)
+ */
+function canHide(dest: DataPath): boolean {
+  return isRegularFile(dest.path);
+}
+
+/**
+ * Where a staging raw file goes (vhd <-> qcow2 only): beside the destination
+ * image when it is a file (same file system, and the SR's own space), else
+ * beside the source, else SM_COPY_STAGING_DIR. Never next to a block device:
+ * /dev/<vg>/ is a RAM file system.
+ */
+function stagingDir(src: DataPath, dest: DataPath): string {
+  if (isRegularFile(dest.path)) return dirname(dest.path);
+  if (isRegularFile(src.path)) return dirname(src.path);
+  return env.copyStagingDir();
+}
+
 /** Undoes the copies made so far: detach both sides, delete the destinations. */
 async function undo(ts: Toolstack, journal: CopyJournal, made: Made[]): Promise<void> {
   for (const m of made.reverse()) {
     if (m.staging) rmSync(m.staging, { force: true });
+    // Unhidden while still attached: an LV's image is only reachable while it is attached.
+    if (m.hidden && m.destPath) await opsFor(m.destPath.format).setHidden(m.destPath.path, false).catch(() => undefined);
     if (m.destAttached) await detachVdi(ts, m.plan.destSr, m.destHandle).catch(() => undefined);
     if (m.srcAttached) await detachVdi(ts, m.plan.srcSr, handleOf(m.plan.vdi)).catch(() => undefined);
-    if (m.hidden && m.destPath) await opsFor(m.destPath.format).setHidden(m.destPath.path, false).catch(() => undefined);
     await deleteVdi(ts, m.plan.destSr, m.destHandle);
   }
   for (const i of journal.items) {
