@@ -27,7 +27,7 @@ export const TAG_PREFIX = 'image-meta:';
 export const LVM_TAG_MAX = 1024;
 /** base64 characters per tag: the longest tag is `image-meta:<gen>:<i>:<n>:` (<= 40) + CHUNK. */
 export const CHUNK = 960;
-/** base64 characters kept in tags (3 tags, 1536 bytes of UTF-8); longer values go to MGT. */
+/** base64 characters kept in tags (3 tags, 2160 bytes of UTF-8); longer values go to MGT. */
 export const TAG_BUDGET = 3 * CHUNK;
 
 const VALUE_TAG = /^image-meta:(\d{1,15}):(\d{1,3}):(\d{1,3}):([A-Za-z0-9+/=]+)$/;
