@@ -172,3 +172,18 @@ describe('refusals on LVM leave no LV behind and the source intact', () => {
     await h.ok(['vdi-destroy', `uuid=${src}`]);
   }, CASE_MS);
 });
+
+it('machine data moves with the VDI from a file SR to LVM and back, kept in LV tags on the way', async () => {
+  const M = '{"qemu.machine-types":["q35"],"qemu.min-ram-MB":512}';
+  const smOf = (u: string): Record<string, string> => withDb(h.s, (db) => db.getByUuid('VDI', u)!['sm_config'] as Record<string, string>);
+  const src = await h.ok(['vdi-create', `sr-uuid=${F}`, 'name-label=meta', `virtual-size=${8 * MiB}`, 'sm-config:image-format=raw', `sm-config:image-meta=${M}`]);
+  const onLvm = await h.ok(['vdi-pool-migrate', `uuid=${src}`, `sr-uuid=${L}`, 'dest-img-format=vhd']);
+  expect(smOf(onLvm)['image-meta']).toBe(M);
+  expect(smOf(onLvm)['image-meta-from']).toBe(onLvm);
+  // The LVM driver reports it from the LV's tags, not from the record: a scan keeps it.
+  await h.ok(['sr-scan', `uuid=${L}`]);
+  expect(smOf(onLvm)['image-meta']).toBe(M);
+  const back = await h.ok(['vdi-pool-migrate', `uuid=${onLvm}`, `sr-uuid=${F}`, 'dest-img-format=qcow2']);
+  const { readEffective } = await import('../../src/sdk/image-meta/index.js');
+  expect((await readEffective(imageOf(h, F, back))).text).toBe(M);
+}, CASE_MS);

@@ -105,3 +105,25 @@ it('vdis-migrate moves several VDIs to different formats in one go', async () =>
   expect(await sha(h, B, ny, SIZE)).toBe(want);
   expect(vdiUuids(h, A)).not.toContain(x);
 }, CASE_MS);
+
+it('machine data moves with the VDI: a value inherited from a snapshot base becomes the copy\'s own, in the new format', async () => {
+  const M = '{"qemu.machine-types":["q35"],"qemu.min-ram-MB":2048}';
+  const uuid = await h.ok(['vdi-create', `sr-uuid=${A}`, 'name-label=with-meta', `virtual-size=${8 * MiB}`, 'sm-config:image-format=vhd', `sm-config:image-meta=${M}`]);
+  // After the snapshot the leaf has no value of its own: it reads its base's.
+  const snap = await h.ok(['vdi-snapshot', `uuid=${uuid}`]);
+  await h.ok(['sr-scan', `uuid=${A}`]);
+  const smOf = (u: string): Record<string, string> => withDb(h.s, (db) => db.getByUuid('VDI', u)!['sm_config'] as Record<string, string>);
+  expect(smOf(uuid)['image-meta']).toBe(M);
+  expect(smOf(uuid)['image-meta-from']).not.toBe(uuid);
+
+  const out = await h.ok(['vdi-pool-migrate', `uuid=${uuid}`, `sr-uuid=${B}`, 'dest-img-format=qcow2']);
+  const { readEffective } = await import('../../src/sdk/image-meta/index.js');
+  const eff = await readEffective(imageOf(h, B, out));
+  expect(eff.text).toBe(M);
+  expect(smOf(out)['image-meta']).toBe(M);
+  expect(smOf(out)['image-meta-from']).toBe(out);
+  // The snapshot moved too, with the value it had.
+  const newSnap = withDb(h.s, (db) => String(db.where('VDI', 'snapshot_of', db.getByUuid('VDI', out)!.ref)[0]!['uuid']));
+  expect((await readEffective(imageOf(h, B, newSnap))).text).toBe(M);
+  expect(vdiUuids(h, A)).not.toContain(snap);
+}, CASE_MS);

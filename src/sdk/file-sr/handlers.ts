@@ -33,7 +33,7 @@ import {
   type ReportedVdi,
 } from './reconcile.js';
 import { recoverJournals } from './recover.js';
-import { applyImageMetaRequest, attachImageMeta, imageMetaOnCreate, reportImageMeta } from './image-meta.js';
+import { applyImageMetaRequest, attachImageMeta, IMAGE_META_SM_CONFIG_KEY, imageMetaOnCreate, reportImageMeta } from './image-meta.js';
 import { removeSidecar } from '../image-meta/sidecar.js';
 import { resizeFile } from './resize.js';
 import { finishSnapshot, snapshotFiles, snapshotMode } from './snapshot.js';
@@ -244,7 +244,9 @@ export function fileSrHandlers(t: FileSrType): Handlers {
       try {
         await applyMeta(file);
         const info = quickInfo(file, false);
-        const r = reported(file, info, null, false);
+        const text = req.vdi_sm_config[IMAGE_META_SM_CONFIG_KEY];
+        // The record says the value is the image's own, as every later report will.
+        const r = { ...reported(file, info, null, false), ...(text !== undefined ? { imageMeta: { text, from: uuid } } : {}) };
         await introduceVdi(ctx.xapi, req.sr_ref, r, createdVdiFields(req));
         await adjustVirtualAllocation(ctx.xapi, req.sr_ref, info.virtualSize);
       } catch (e) {

@@ -33,7 +33,7 @@ export function handleOf(vdi: DbRecord): VdiHandle {
 export async function createVdi(
   ts: Toolstack,
   sr: DbRecord,
-  o: { virtualSize: number; nameLabel: string; nameDescription: string; type: string; format: ImageFormat | undefined },
+  o: { virtualSize: number; nameLabel: string; nameDescription: string; type: string; format: ImageFormat | undefined; imageMeta?: string | undefined },
 ): Promise<DbRecord> {
   const args = [String(o.virtualSize), o.nameLabel, o.nameDescription, '', 'false', '19700101T00:00:00Z', '', 'false'];
   const r = await ts.call(ts.plugin(String(sr['type'])), {
@@ -41,7 +41,7 @@ export async function createVdi(
     args,
     ...srPart(ts, sr),
     vdiType: o.type,
-    vdiSmConfig: o.format ? { 'image-format': o.format } : {},
+    vdiSmConfig: { ...(o.format ? { 'image-format': o.format } : {}), ...(o.imageMeta !== undefined ? { 'image-meta': o.imageMeta } : {}) },
   });
   const info = VdiInfoWire.safeParse(r.value);
   if (!info.success) throw new XenApiError('SR_BACKEND_FAILURE', [`vdi_create result: ${firstIssue(info.error)}`, JSON.stringify(r.value), r.stderr]);

@@ -163,6 +163,7 @@ async function copyOne(ts: Toolstack, pc: PlannedCopy, journal: CopyJournal, mad
     nameDescription: String(src['name_description']),
     type: String(src['type'] || 'user'),
     format: pc.format,
+    imageMeta: carriedImageMeta(src),
   });
   const m: Made = { plan: pc, dest, destHandle: handleOf(dest), destAttached: false, srcAttached: false, hidden: false };
   made.push(m);
@@ -201,6 +202,20 @@ async function copyOne(ts: Toolstack, pc: PlannedCopy, journal: CopyJournal, mad
   m.srcAttached = false;
   made.pop();
   return m;
+}
+
+/**
+ * The machine data (docs/image-meta.md) a copy must keep: what a reader of the
+ * source sees, as its driver last reported it (sm_config image-meta, with
+ * image-meta-from naming the image it comes from, maybe an ancestor). The copy
+ * is flat, so the destination gets it as its own value, at vdi_create: the
+ * destination driver checks it before anything exists. A bare image-meta
+ * without image-meta-from is a toolstack's note, not the image's data.
+ */
+function carriedImageMeta(src: DbRecord): string | undefined {
+  const sm = (src['sm_config'] ?? {}) as Record<string, unknown>;
+  const text = sm['image-meta'];
+  return typeof text === 'string' && typeof sm['image-meta-from'] === 'string' ? text : undefined;
 }
 
 function isRegularFile(path: string): boolean {
