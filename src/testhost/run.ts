@@ -11,6 +11,7 @@ import { bootArgv } from './backend.js';
 import { checked } from './checked.js';
 import { testHostConfig, type TestHostConfig } from './config.js';
 import { ensureTestHost, type Log } from './prepare.js';
+import { killGroup, trackGroup } from './process-group.js';
 
 /** Exit code reported when the guest never recorded one (crash, timeout, boot failure). */
 export const NOT_REPORTED = 125;
@@ -108,21 +109,23 @@ export async function bootTestHost<T = undefined>(
       all: cfg.backend === 'qemu',
       // Its own process group: user-mode-linux runs as several host processes
       // (one per guest address space), and a timeout must kill them all, or the
-      // survivors keep the pipes open and the run never ends.
+      // survivors keep the pipes open and the run never ends (process-group.ts).
       detached: true,
-      cleanup: true,
     });
     let timedOut = false;
+    const untrack = child.pid !== undefined ? trackGroup(child.pid) : () => undefined;
     const killer = setTimeout(() => {
       timedOut = true;
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
+      if (child.pid !== undefined) killGroup(child.pid);
+      else child.kill('SIGKILL');
     }, cfg.timeoutMs);
     const stopTail = opts.onOutput ? tailOutputs(ioDir, opts.onOutput) : undefined;
-    const r = await child.finally(() => clearTimeout(killer));
+    const r = await child.finally(() => {
+      clearTimeout(killer);
+      // Whatever of the group outlived the emulator (nothing, normally) goes with it.
+      if (child.pid !== undefined) killGroup(child.pid);
+      untrack();
+    });
     await stopTail?.();
     const wallMs = Date.now() - t0;
 

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { aptUpdateArgv, downloadArgv, kernelDependsArgv, parseKernelDepends, resolveKernelPackage } from '../../src/testhost/apt.js';
 import { qemuArgv, umlArgv } from '../../src/testhost/backend.js';
 import { testHostConfig } from '../../src/testhost/config.js';
+import { PACKAGE_ROOT } from '../../src/sdk/env.js';
 import { cpioNewc } from '../../src/testhost/cpio.js';
 import { moduleClosure, moduleName, parseModulesDep } from '../../src/testhost/modules-dep.js';
 import { hasPvhNote, type PreparedTestHost } from '../../src/testhost/prepare.js';
@@ -207,6 +208,45 @@ describe('guard: a test host that cannot boot fails the test', () => {
     expect(err).toBeInstanceOf(TestHostError);
     expect((err as Error).message).toMatch(/did not finish within 2 s \(SM_TESTHOST_TIMEOUT\) and was killed/);
   });
+
+  it('a caller stopped with SIGTERM takes its guest down with it: no emulator process outlives it', async () => {
+    // A process that boots a guest running `sleep 600` (the compiled harness, as bin/ and CI use it).
+    const runner = execa(process.execPath, ['--input-type=module', '-e', `
+      const m = await import(${JSON.stringify(join(PACKAGE_ROOT, 'dist', 'src', 'testhost', 'index.js'))});
+      await m.runInTestHost(['sleep', '600'], { config: { timeoutMs: 600000 } });
+    `], { reject: false });
+    const groupOfGuest = async (): Promise<number | undefined> => {
+      const ps = (await execa('ps', ['-eo', 'pid=,ppid=,pgid=,comm='])).stdout;
+      for (const line of ps.split('\n')) {
+        const [pid, ppid, pgid] = line.trim().split(/\s+/).map(Number);
+        if (ppid === runner.pid && pid === pgid) return pgid;
+      }
+      return undefined;
+    };
+    // Live members only: killed ones stay zombies until init reaps them.
+    const inGroup = async (pgid: number): Promise<number> =>
+      (await execa('ps', ['-eo', 'pgid=,stat='])).stdout
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/))
+        .filter(([g, st]) => Number(g) === pgid && !String(st).startsWith('Z')).length;
+    let pgid: number | undefined;
+    for (let i = 0; i < 300 && pgid === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      pgid = await groupOfGuest();
+    }
+    expect(pgid, 'the guest was started in its own process group').toBeDefined();
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await inGroup(pgid!)).toBeGreaterThan(0);
+    runner.kill('SIGTERM');
+    const r = await runner;
+    expect(r.signal).toBe('SIGTERM');
+    let left = await inGroup(pgid!);
+    for (let i = 0; i < 50 && left > 0; i++) {
+      await new Promise((res) => setTimeout(res, 200));
+      left = await inGroup(pgid!);
+    }
+    expect(left).toBe(0);
+  }, 120_000);
 
   it('reports a cache directory it cannot create', async () => {
     const err = await runInTestHost(['true'], { config: { cacheDir: '/dev/null/testhost' } }).catch((e: unknown) => e);
