@@ -52,7 +52,7 @@ import { headerChecksum } from '../src/sdk/lvm-sr/vhd-parent.js';
 import * as lvm from '../src/sdk/tools/lvm.js';
 import { runTool } from '../src/sdk/tools/run.js';
 import { srScan, Toolstack, vdiCreate } from '../src/toolstack/index.js';
-import { median, timed } from './stats.js';
+import { benchEnv, median, timed } from './stats.js';
 
 const ROUNDS = 4;
 const SNAP_ROUNDS = 4;
@@ -153,16 +153,7 @@ async function main(): Promise<void> {
   // The PV's backing file on tmpfs when there is one: the copies write ~1 GiB (VHD BATs preallocated for 2 TiB).
   const tmpRoot = process.env['SMAPI_BENCH_TMP'] ?? (existsSync('/dev/shm') ? '/dev/shm' : '/var/tmp');
   const dir = mkdtempSync(join(tmpRoot, 'smapi-bench-lvm-'));
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    SMCTL_DB: join(dir, 'state.db'),
-    SM_LOG_FILE: join(dir, 'SMlog'),
-    SM_LOCK_DIR: join(dir, 'lock'),
-    SM_RUN_DIR: join(dir, 'run'),
-    SM_SR_MOUNT_ROOT: join(dir, 'mnt'),
-    LVM_SUPPRESS_FD_WARNINGS: '1',
-  };
-  delete env['SM_DIR'];
+  const env = benchEnv(dir, { LVM_SUPPRESS_FD_WARNINGS: '1' });
   delete env['SM_FIST'];
   const smctl = async (...args: string[]) => (await execa(process.execPath, [join(ROOT, 'bin', 'smctl'), ...args], { env, extendEnv: false })).stdout.trim();
   const img = join(dir, 'pv.img');

@@ -23,7 +23,7 @@ import { runTool } from '../src/sdk/tools/run.js';
 import { createVhd, snapshotVhd } from '../src/sdk/vhd/create.js';
 import { setHidden } from '../src/sdk/vhd/ops.js';
 import { srScan, Toolstack } from '../src/toolstack/index.js';
-import { median, timed } from './stats.js';
+import { benchEnv, median, timed } from './stats.js';
 
 const ROUNDS = 5;
 const GOAL = 1.5;
@@ -57,15 +57,7 @@ async function pool<T>(items: T[], width: number, fn: (t: T) => Promise<void>): 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(process.env['SMAPI_BENCH_TMP'] ?? '/var/tmp', 'smapi-bench-scan-'));
   const location = join(dir, 'sr');
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    SMCTL_DB: join(dir, 'state.db'),
-    SM_LOG_FILE: join(dir, 'SMlog'),
-    SM_LOCK_DIR: join(dir, 'lock'),
-    SM_RUN_DIR: join(dir, 'run'),
-    SM_SR_MOUNT_ROOT: join(dir, 'mnt'),
-  };
-  delete env['SM_DIR'];
+  const env = benchEnv(dir);
   delete env['SM_FIST'];
   const smctl = async (...args: string[]) => (await execa(process.execPath, [join(ROOT, 'bin', 'smctl'), ...args], { env, extendEnv: false })).stdout.trim();
   try {

@@ -3,12 +3,15 @@
 // by snapshot and clone (a snapshot keeps the value its source had), carried
 // by GC coalesce and leaf-coalesce so what each VDI reads never changes,
 // reported by vdi_update, refused when invalid (nothing left behind), and
-// re-applied after a format conversion.
+// re-applied after a format conversion; and sr_scan's report of it in the
+// records (sm_config image-meta / image-meta-from): a VDI the toolstack forgot
+// comes back with its value, an inheriting snapshot shows its base, a stale
+// report is corrected, and a toolstack's own bare image-meta is kept.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { convert } from '../../src/sdk/formats/index.js';
-import { changeKeys, readEffective, reapplyAfterCopy, sidecarPath } from '../../src/sdk/image-meta/index.js';
+import { changeKeys, clearOwn, readEffective, reapplyAfterCopy, sidecarPath } from '../../src/sdk/image-meta/index.js';
 import {
   assertBuilt, createSr, filesIn, imageOf, ok, scratch, smConfig, smctl, vdiRecord, vdisOfSr, withDb, type Scratch,
 } from '../file-sr/helpers.js';
@@ -32,6 +35,10 @@ async function createWithMeta(s: Scratch, sr: string, format: string, meta: stri
 }
 
 const parentOf = (u: string) => smConfig(vdiRecord(s!, u))['vhd-parent']!;
+const keys = (u: string) => {
+  const sm = smConfig(vdiRecord(s!, u));
+  return { text: sm['image-meta'] ?? null, from: sm['image-meta-from'] ?? null };
+};
 
 describe.each(['vhd', 'qcow2', 'raw'] as const)('file SR, %s VDIs', (format) => {
   it('vdi_create stores sm-config:image-meta; vdi_update reports it', async () => {
@@ -177,5 +184,31 @@ describe('conversion on a file SR', () => {
       rmSync(out, { recursive: true, force: true });
     }
     expect(readdirSync(s.location).length).toBeGreaterThan(0);
+  });
+});
+
+describe('sr_scan reports image-meta (file SR)', () => {
+  it('re-introduced VDIs carry it; snapshots show their base; stale reports are fixed; a toolstack-only key stays', async () => {
+    s = scratch();
+    const sr = await createSr(s);
+    const v = await createWithMeta(s, sr, 'qcow2', M1);
+    const snap = await ok(s, ['vdi-snapshot', `uuid=${v}`]);
+    const base = parentOf(v);
+    await ok(s, ['vdi-forget', `uuid=${snap}`]);
+    await ok(s, ['sr-scan', `uuid=${sr}`]);
+    expect(keys(snap)).toEqual({ text: M1, from: base });
+    expect(keys(v)).toEqual({ text: M1, from: base });
+    // A VDI without data whose record holds a toolstack's bare image-meta: kept by the scan.
+    const d = await ok(s, ['vdi-create', `sr-uuid=${sr}`, 'virtual-size=8MiB', 'name-label=data', 'sm-config:image-format=vhd']);
+    withDb(s, (db) => {
+      const r = db.getByUuid('VDI', d)!;
+      db.set('VDI', r.ref, 'sm_config', { ...smConfig(r), 'image-meta': '{"com.example.note":"from the toolstack"}' });
+    });
+    // The value removed behind the driver's back: the next scan drops the stale driver report.
+    await clearOwn(imageOf(s, base));
+    await ok(s, ['sr-scan', `uuid=${sr}`]);
+    expect(keys(v)).toEqual({ text: null, from: null });
+    expect(keys(snap)).toEqual({ text: null, from: null });
+    expect(keys(d)).toEqual({ text: '{"com.example.note":"from the toolstack"}', from: null });
   });
 });

@@ -72,3 +72,16 @@ function readlinkSafe(p: string): string {
     return '';
   }
 }
+
+/**
+ * Puts `env` into this process's environment (for handlers called in-process,
+ * which read SM_* variables) and returns what puts the old one back.
+ */
+export function useProcessEnv(env: Record<string, string>): () => void {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  return () => {
+    for (const k of Object.keys(env)) delete process.env[k];
+    Object.assign(process.env, saved);
+  };
+}

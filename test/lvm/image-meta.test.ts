@@ -23,7 +23,7 @@ import { recordToolCalls } from '../../src/sdk/tools/run.js';
 import { assertBuilt, ok, ROOT, smConfig, smctl, vdiRecord, vdisOfSr, withDb } from '../file-sr/helpers.js';
 import { loopDevice } from '../ext/helpers.js';
 import { scratch } from '../file-sr/helpers.js';
-import { createLvmSr, deviceOf, lvsOf, lvmScratch, type LvmScratch } from './helpers.js';
+import { createLvmSr, deviceOf, lvsOf, lvmScratch, type LvmScratch, useProcessEnv } from './helpers.js';
 import { byUuid, startXapi } from './xapi.js';
 
 vi.setConfig({ testTimeout: 400_000 });
@@ -217,12 +217,7 @@ describe('lvm image-meta: refused input changes nothing', () => {
     const sr = await createLvmSr(s);
     const before = await seqno(s, sr);
     // The driver's own check (smctl checks first too, so call the handler in-process).
-    const saved = { ...process.env };
-    Object.assign(process.env, s.env);
-    cleanups.push(() => {
-      for (const k of Object.keys(s.env)) delete process.env[k];
-      Object.assign(process.env, saved);
-    });
+    cleanups.push(useProcessEnv(s.env));
     const f = await startXapi();
     cleanups.push(() => f.close());
     const h = lvmSrHandlers(DRIVER_INFO);
@@ -383,12 +378,7 @@ describe('lvm image-meta: golden argv', () => {
     cleanups.push(loop.cleanup);
     const sc = scratch();
     cleanups.push(sc.cleanup);
-    const saved = { ...process.env };
-    Object.assign(process.env, sc.env);
-    cleanups.push(() => {
-      for (const k of Object.keys(sc.env)) delete process.env[k];
-      Object.assign(process.env, saved);
-    });
+    cleanups.push(useProcessEnv(sc.env));
     const dev = loop.device;
     const f = await startXapi();
     cleanups.push(() => f.close());

@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DRIVER_INFO } from '../../drivers/lvm/info.js';
 import { vhdUtilPath } from '../../src/sdk/env.js';
+import { useProcessEnv } from './helpers.js';
 import { thickVhdLvSize } from '../../src/sdk/formats/lv-size.js';
 import { lvmSrHandlers } from '../../src/sdk/lvm-sr/handlers.js';
 import type { RequestMap } from '../../src/sdk/protocol/requests.js';
@@ -41,12 +42,7 @@ async function setup(mib = 160): Promise<{ dev: string; lvm: (...a: string[]) =>
   cleanups.push(loop.cleanup);
   const s = scratch();
   cleanups.push(s.cleanup);
-  const saved = { ...process.env };
-  Object.assign(process.env, s.env);
-  cleanups.push(() => {
-    for (const k of Object.keys(s.env)) delete process.env[k];
-    Object.assign(process.env, saved);
-  });
+  cleanups.push(useProcessEnv(s.env));
   const dev = loop.device;
   const lvm = async (...a: string[]) =>
     String((await execa(a[0]!, ['--devices', dev, ...scopeArgs({}), ...a.slice(1)], { env: { LVM_SUPPRESS_FD_WARNINGS: '1' } })).stdout);
@@ -64,8 +60,8 @@ async function writeIntoLv(dev: string, lv: string, file: string): Promise<void>
 }
 
 describe('lvm: a VG laid out by xapi LVHDSR attaches and scans with ours', () => {
-  it('introduces VHD, raw, base (managed=false) and leaf with vhd-parent; skips the hidden leaf, the journal LV and MGT; leaves xapi MGT untouched', async () => {
-    const { dev, lvm } = await setup();
+  it('introduces VHD, raw, base (managed=false) and leaf with vhd-parent; skips the hidden leaf, the journal LV and MGT; leaves xapi MGT untouched, and refuses machine data only MGT could hold', async () => {
+    const { dev, lvm } = await setup(256);
     const d = mkdtempSync(join('/var/tmp', 'lvhd-layout-'));
     cleanups.push(() => rmSync(d, { recursive: true, force: true }));
     // Images as blktap writes them: parent name VHD-<uuid>, locators ./VHD-<uuid>.
@@ -107,6 +103,14 @@ describe('lvm: a VG laid out by xapi LVHDSR attaches and scans with ours', () =>
 
     // Our own change (a new VDI) works on such an SR; xapi's MGT stays as xapi wrote it.
     await h.vdi_create!({ ...base, command: 'vdi_create', vdi_uuid: '66666666-7777-4888-8999-000000000000', vdi_sm_config: {}, size: 8 * MiB, name_label: 'ours', name_description: '', metadata_of_pool: '', is_a_snapshot: false, snapshot_time: '', snapshot_of: '', read_only: false } as unknown as RequestMap['vdi_create'], f.ctx);
+    expect((await lvmBytes(dev, 'MGT')).equals(mgtBefore)).toBe(true);
+    // Machine data too long for LV tags would need MGT: refused by name, nothing made.
+    const long = JSON.stringify({ 'com.example.blob': 'x'.repeat(3000) });
+    const lvsBefore = (await lvm('lvs', '--noheadings', '-o', 'lv_name', VG)).trim();
+    await expect(
+      h.vdi_create!({ ...base, command: 'vdi_create', vdi_uuid: '77777777-8888-4999-8aaa-bbbbbbbbbbbb', vdi_sm_config: { 'image-meta': long }, size: 8 * MiB, name_label: 'long', name_description: '', metadata_of_pool: '', is_a_snapshot: false, snapshot_time: '', snapshot_of: '', read_only: false } as unknown as RequestMap['vdi_create'], f.ctx),
+    ).rejects.toThrow(/MGT volume of SR .* is in another driver's encoding, so it cannot hold it/);
+    expect((await lvm('lvs', '--noheadings', '-o', 'lv_name', VG)).trim()).toBe(lvsBefore);
     expect((await lvmBytes(dev, 'MGT')).equals(mgtBefore)).toBe(true);
     await lvm('vgremove', '-f', VG);
   });
