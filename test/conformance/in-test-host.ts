@@ -1,10 +1,9 @@
 // The conformance suite run inside the test host (testhost/conformance-suites.sh)
 // against a driver that needs what only the guest has (device-mapper, NFS), and
 // the checks a CI run makes of its report.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { expect } from 'vitest';
 import type { SuiteReport } from '../../conformance/types.js';
 import { runInTestHostWithOutput } from '../../src/testhost/index.js';
-import { CI_GUEST_ARGS, CI_GUEST_MUST_PASS, CI_GUEST_SKIPS } from './guest-subset.js';
 import { failures, ROOT } from './helpers.js';
 
 /** A guest that has not reported by then is killed (the test fails with its console). */
@@ -52,33 +51,4 @@ export function expectConforms(run: GuestSuiteRun, mustPass: readonly string[], 
   expect(skipped).toEqual(skips);
   // The count line agrees with the results: skips are counted as skips.
   expect(report.summary).toEqual({ passed: mustPass.length, failed: 0, skipped: Object.keys(skips).length });
-}
-
-/** Boot plus the CI subset, with room for a loaded machine (the guest itself is bounded by GUEST_TIMEOUT_MS). */
-const BOOT_AND_SUITE_MS = 3_600_000;
-
-/**
- * The CI subset (guest-subset.ts) against drivers/<type>/<Driver> in one boot:
- * it must conform, and must have run against that driver on `where` (the
- * storage conformance-suites.sh made for it in the guest).
- */
-export function describeGuestConformance(type: 'ext' | 'nfs' | 'lvm', driver: string, where: string): void {
-  describe(`sm-conformance against ${driver} in the test host`, () => {
-    let run: GuestSuiteRun;
-    beforeAll(async () => {
-      run = await conformanceInTestHost(type, CI_GUEST_ARGS);
-      // The table and where the time went, for whoever reads the CI log.
-      console.log(`boot ${run.bootSeconds ?? '?'} s, wall ${(run.wallMs / 1000).toFixed(0)} s\n${run.log}`);
-    }, BOOT_AND_SUITE_MS);
-
-    it('passes: no failure, every chosen scenario passed, only the known skips (with their reasons)', () => {
-      expectConforms(run, CI_GUEST_MUST_PASS, CI_GUEST_SKIPS);
-    });
-
-    it(`ran against the ${type} driver on ${where}`, () => {
-      expect(run.report.type).toBe(type);
-      expect(run.log).toContain(`sm-conformance: drivers/${type}/${driver}`);
-      expect(run.report.calls?.count ?? 0).toBeGreaterThan(20);
-    });
-  });
 }
