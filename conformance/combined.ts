@@ -3,6 +3,7 @@
 // then one combined summary. A report that is missing or unreadable is a row of
 // its own and counts as a failure: a suite that never reported did not pass.
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { z } from 'zod';
 import { progressLine, seconds, timingText } from './report.js';
 import type { SuiteReport } from './types.js';
@@ -63,6 +64,10 @@ export function combinedSummary(loaded: readonly LoadedReport[]): { text: string
   const rows: string[][] = [['TYPE', 'PASSED', 'FAILED', 'SKIPPED', 'TIME', 'CALLS', 'NOTE']];
   const total = { passed: 0, failed: 0, skipped: 0, ms: 0, calls: 0 };
   let failed = false;
+  // The same SR type run twice (the main job's lvm on this host and in the test
+  // host) is told apart by its report's file name.
+  const typeCount = new Map<string, number>();
+  for (const l of loaded) if (!('error' in l)) typeCount.set(l.report.type, (typeCount.get(l.report.type) ?? 0) + 1);
   for (const l of loaded) {
     if ('error' in l) {
       failed = true;
@@ -77,7 +82,8 @@ export function combinedSummary(loaded: readonly LoadedReport[]): { text: string
     total.ms += durationMs;
     total.calls += calls?.count ?? 0;
     const failedIds = l.report.results.filter((x) => x.status === 'fail').map((x) => x.id);
-    rows.push([l.report.type, String(s.passed), String(s.failed), String(s.skipped), seconds(durationMs), String(calls?.count ?? '-'), failedIds.length > 0 ? `failed: ${failedIds.join(', ')}` : '']);
+    const label = (typeCount.get(l.report.type) ?? 0) > 1 ? `${l.report.type} (${basename(l.path, '.json')})` : l.report.type;
+    rows.push([label, String(s.passed), String(s.failed), String(s.skipped), seconds(durationMs), String(calls?.count ?? '-'), failedIds.length > 0 ? `failed: ${failedIds.join(', ')}` : '']);
   }
   rows.push(['total', String(total.passed), String(total.failed), String(total.skipped), seconds(total.ms), String(total.calls), failed ? 'FAILED' : 'all passed (skips are not passes)']);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -69,8 +69,10 @@ if [ "${#GUEST_TYPES[@]}" -gt 0 ]; then
   testhost/vmtest run --timeout "${SM_MAIN_GUEST_TIMEOUT:-14400}" --out "$WORK/guest" -- \
     testhost/conformance-suites.sh "${GUEST_TYPES[@]}" || status=1
   for t in "${GUEST_TYPES[@]}"; do
-    for f in json junit.xml log; do cp "$WORK/guest/$t.$f" "$WORK/$t.$f" 2>/dev/null || true; done
-    reports+=("$WORK/$t.json")
+    # lvm also ran on this host above: the guest's reports keep their own name.
+    name=$t; [ "$t" = lvm ] && name=lvm-guest
+    for f in json junit.xml log; do cp "$WORK/guest/$t.$f" "$WORK/$name.$f" 2>/dev/null || true; done
+    reports+=("$WORK/$name.json")
   done
 else
   echo "== test host suites skipped (SM_MAIN_GUEST_TYPES is empty)"

@@ -58,6 +58,19 @@ describe('sm-conformance --report', () => {
     expect(both.stdout).toMatch(/^total +1 +1 +0 .*FAILED$/m);
   }, 120_000);
 
+  it('the same SR type reported twice (lvm on this host and in the test host) is told apart by file name', async () => {
+    const here = join(dir, 'py.json');
+    const guest = join(dir, 'py-guest.json');
+    for (const [out, sr] of [[here, 'sr-here'], [guest, 'sr-guest']] as const) {
+      expect((await execa(CLI, ['--driver', PYSR, '--device-config', `location=${join(dir, sr)}`, '--only', 'driver-info', '--json', out], { reject: false })).exitCode).toBe(0);
+    }
+    const r = await execa(CLI, ['--report', here, '--report', guest], { reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^py \(py\) +1 +0 +0 /m);
+    expect(r.stdout).toMatch(/^py \(py-guest\) +1 +0 +0 /m);
+    expect(r.stdout).toMatch(/^total +2 +0 +0 /m);
+  }, 120_000);
+
   it('a missing or foreign report is a failure named in the summary, not a silent gap', async () => {
     const foreign = join(dir, 'foreign.json');
     writeFileSync(foreign, '{"hello": 1}');
