@@ -4,7 +4,7 @@
 // comes to exist and goes away lives here; the VDI side is the file-SR core.
 //
 // A dead or hung server must never hang a call: the server's NFS port is
-// checked first with a short TCP connect (NFSTarget), mounts are soft with
+// checked first with a short TCP connect and an NFS NULL call (NFSTarget), mounts are soft with
 // timeo/retrans, and every mount/umount runs under a time limit. Calls for other
 // SRs are never blocked: the lock is per SR.
 import { randomBytes } from 'node:crypto';
@@ -156,11 +156,43 @@ export async function srSettingsOf(req: { sr_ref?: string; session_ref?: string;
   };
 }
 
+/** How long a server that accepted the connection may take to answer an NFS NULL call. */
+export const NULL_REPLY_TIMEOUT_MS = 10_000;
+
+const NFS_PROGRAM = 100003;
+
+/** An ONC RPC call of procedure 0 (NULL) of the NFS program, AUTH_NONE, in one TCP record (RFC 5531). */
+export function nfsNullCall(xid: number, version: number): Buffer {
+  const b = Buffer.alloc(44);
+  b.writeUInt32BE(0x80000000 + 40, 0); // last fragment, 40 bytes
+  b.writeUInt32BE(xid >>> 0, 4);
+  b.writeUInt32BE(0, 8); // CALL
+  b.writeUInt32BE(2, 12); // RPC version 2
+  b.writeUInt32BE(NFS_PROGRAM, 16);
+  b.writeUInt32BE(version, 20);
+  // procedure 0, credential and verifier AUTH_NONE with empty bodies: all zero
+  return b;
+}
+
+/** The NFS program version to ping for a mount version ('3', '4', '4.1' ...). */
+export const rpcVersionOf = (version: string): number => (version.startsWith('4') ? 4 : 3);
+
 /**
- * sm's check_server_tcp: a TCP connection to port 2049 within the timeout, else
- * NFSTarget (108); a name that does not resolve → DNSError (140).
+ * sm's check_server_tcp, and one step further: a TCP connection to port 2049
+ * within `timeoutMs`, else NFSTarget (108); then an NFS NULL call that must be
+ * answered within `replyTimeoutMs`, else NFSTarget too. The connect alone passes
+ * for a hung server (its kernel still accepts connections while its NFS service
+ * does not answer), which would leave mount.nfs waiting until its own time limit.
+ * Any reply counts (a PROG_MISMATCH from a server without that version is still
+ * a server that answers). A name that does not resolve → DNSError (140).
  */
-export async function checkServerReachable(server: string, timeoutMs = CONNECT_TIMEOUT_MS, port = NFS_PORT): Promise<void> {
+export async function checkServerReachable(
+  server: string,
+  timeoutMs = CONNECT_TIMEOUT_MS,
+  port = NFS_PORT,
+  rpcVersion = 3,
+  replyTimeoutMs = NULL_REPLY_TIMEOUT_MS,
+): Promise<void> {
   const bare = server.replace(/^\[|\]$/g, '');
   let address = bare;
   if (isIP(bare) === 0) {
@@ -170,17 +202,42 @@ export async function checkServerReachable(server: string, timeoutMs = CONNECT_T
       throw new SRError('DNSError', `NFS server name ${bare} does not resolve: ${(e as Error).message}`);
     }
   }
+  const xid = randomBytes(4).readUInt32BE(0);
   await new Promise<void>((resolve, reject) => {
     const sock = new Socket();
-    const fail = (why: string) => {
+    let connected = false;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (err?: SRError) => {
+      if (timer !== undefined) clearTimeout(timer);
       sock.destroy();
-      reject(new SRError('NFSTarget', `NFS server ${bare} does not answer on TCP port ${port}: ${why}`));
+      if (err) reject(err);
+      else resolve();
     };
-    sock.setTimeout(timeoutMs, () => fail(`no answer within ${timeoutMs / 1000} s`));
+    const fail = (why: string) =>
+      settle(
+        new SRError(
+          'NFSTarget',
+          connected
+            ? `NFS server ${bare} accepts TCP connections on port ${port} but does not answer NFS calls: ${why}`
+            : `NFS server ${bare} does not answer on TCP port ${port}: ${why}`,
+        ),
+      );
+    timer = setTimeout(() => fail(`no answer within ${timeoutMs / 1000} s`), timeoutMs);
     sock.once('error', (e) => fail(e.message));
+    let got = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      // record mark, xid, msg_type REPLY (1)
+      if (got.length < 12) return;
+      if (got.readUInt32BE(4) === xid && got.readUInt32BE(8) === 1) settle();
+      else fail('the reply to the NULL call is not an RPC reply to it');
+    });
+    sock.once('end', () => fail('it closed the connection without answering a NULL call'));
     sock.connect({ host: address, port }, () => {
-      sock.destroy();
-      resolve();
+      connected = true;
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(`no reply to a NULL call within ${replyTimeoutMs / 1000} s (a hung server?)`), replyTimeoutMs);
+      sock.write(nfsNullCall(xid, rpcVersion));
     });
   });
 }
@@ -200,7 +257,7 @@ function mountOptions(t: NfsTarget, remotePath: string, mountPoint: string): Nfs
 
 /** Mount `remotePath` of the target at `mountPoint` (made if missing); NFSMount (73) on failure. */
 async function mountAt(t: NfsTarget, remotePath: string, mountPoint: string): Promise<void> {
-  await checkServerReachable(t.server);
+  await checkServerReachable(t.server, CONNECT_TIMEOUT_MS, NFS_PORT, rpcVersionOf(t.version));
   mkdirSync(mountPoint, { recursive: true, mode: 0o755 });
   try {
     await nfsMount(mountOptions(t, remotePath, mountPoint), { timeoutMs: NFS_TOOL_TIMEOUT_MS });

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { compareArgv, convertIntoArgv, convertToRawArgv } from '../../src/toolstack/migrate/argv.js';
+import { compareArgv, convertIntoArgv, convertToRawArgv, diesWithParentArgv } from '../../src/toolstack/migrate/argv.js';
 
 const golden = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'golden-argv.json'), 'utf8')) as Record<string, string[]>;
 
@@ -32,4 +32,10 @@ it('a raw LV longer than its VDI is read through a size window (--image-opts dri
   expect(() => convertIntoArgv({ src: lv, srcFormat: 'raw', srcSize: 1000, dst: '/b', dstFormat: 'raw' })).toThrow(/not a multiple of 512/);
   expect(() => convertIntoArgv({ src: '/a.qcow2', srcFormat: 'qcow2', srcSize: 512, dst: '/b', dstFormat: 'raw' })).toThrow(/only for raw sources/);
   expect(() => compareArgv({ a: lv, aFormat: 'raw', aSize: 512, b: '-x', bFormat: 'qcow2' })).toThrow(/must not start with '-'/);
+});
+
+it('qemu-img runs tied to smctl: setpriv --pdeathsig KILL (a killed copy leaves no writer behind)', () => {
+  const convert = convertIntoArgv({ src: '/sr/a.qcow2', srcFormat: 'qcow2', dst: '/sr/b.raw', dstFormat: 'raw' });
+  expect(diesWithParentArgv(convert)).toEqual(golden['diesWithParent']);
+  expect(() => diesWithParentArgv([])).toThrow(/no command/);
 });

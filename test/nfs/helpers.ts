@@ -29,3 +29,37 @@ export async function droppingServer(host: string, port = 2049): Promise<() => P
     await p;
   };
 }
+
+/**
+ * A listener on host:port that answers ONC RPC NULL calls (procedure 0, any
+ * program) and nothing else: enough for the driver's reachability check to pass,
+ * so the path behind it (mount.nfs) is reached. `answer: false` accepts and never
+ * replies: a hung server whose kernel still takes connections.
+ */
+export async function rpcNullServer(host: string, port = 2049, answer = true): Promise<() => Promise<void>> {
+  const { createServer } = await import('node:net');
+  const srv = createServer((sock) => {
+    sock.on('error', () => undefined);
+    let buf = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 4) {
+        const len = buf.readUInt32BE(0) & 0x7fffffff;
+        if (buf.length < 4 + len) return;
+        const rec = buf.subarray(4, 4 + len);
+        buf = buf.subarray(4 + len);
+        if (!answer || rec.length < 24 || rec.readUInt32BE(20) !== 0) continue;
+        const reply = Buffer.alloc(28);
+        reply.writeUInt32BE(0x80000000 + 24, 0);
+        reply.writeUInt32BE(rec.readUInt32BE(0), 4); // xid
+        reply.writeUInt32BE(1, 8); // REPLY; MSG_ACCEPTED, AUTH_NONE verifier, SUCCESS: zeros
+        sock.write(reply);
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(port, host, () => resolve());
+  });
+  return () => new Promise<void>((r) => srv.close(() => r()));
+}

@@ -2,16 +2,15 @@
 // through smctl, servers that refuse or drop connections failing in bounded
 // time, and the exact mount.nfs / showmount argv (mount.nfs runs for real and
 // fails here; the NFS round-trip itself is in guest.test.ts).
-import { createServer, type Server } from 'node:net';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { checkServerReachable, exportsXml, NFS_SR, probesVersion, srListXml, srSettingsOf, targetOf } from '../../drivers/nfs/handlers.js';
+import { checkServerReachable, exportsXml, NFS_SR, nfsNullCall, probesVersion, srListXml, srSettingsOf, targetOf } from '../../drivers/nfs/handlers.js';
 import type { HandlerContext } from '../../src/sdk/driver.js';
 import { SRError } from '../../src/sdk/errors/sr-error.js';
 import type { RequestMap } from '../../src/sdk/protocol/requests.js';
 import { recordToolCalls } from '../../src/sdk/tools/run.js';
 import { assertBuilt, scratch, smctl, type Scratch } from '../file-sr/helpers.js';
-import { droppingServer } from './helpers.js';
+import { droppingServer, rpcNullServer } from './helpers.js';
 
 const SR = '3f2e1d0c-9b8a-4c7d-8e6f-5a4b3c2d1e0f';
 const ctx = { log: { info: () => undefined, error: () => undefined, warn: () => undefined, debug: () => undefined } } as unknown as HandlerContext;
@@ -37,14 +36,9 @@ async function fails(p: Promise<unknown>): Promise<SRError> {
   return e;
 }
 
-/** A TCP listener on host:2049 that accepts and never speaks NFS. */
+/** A listener on host:2049 that answers NFS NULL calls (the reachability check) and nothing else. */
 async function silentServer(host: string): Promise<void> {
-  const srv: Server = createServer((sock) => sock.on('error', () => undefined));
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(2049, host, () => resolve());
-  });
-  cleanups.push(() => new Promise<void>((r) => srv.close(() => r())));
+  cleanups.push(await rpcNullServer(host));
 }
 
 describe('nfs: device-config checks through smctl', () => {
@@ -102,6 +96,21 @@ describe('nfs: a server that does not answer fails in bounded time', () => {
     expect(e.detail).toContain('no answer within 1.5 s');
     expect(took).toBeGreaterThanOrEqual(1400);
     expect(took).toBeLessThan(5000);
+  });
+
+  it('a server that accepts connections but never answers (hung): NFSTarget once the NULL call goes unanswered; one that answers passes', async () => {
+    cleanups.push(await rpcNullServer('127.0.0.6', 20490, false));
+    const t0 = Date.now();
+    const e = await fails(checkServerReachable('127.0.0.6', 1500, 20490, 3, 1500));
+    const took = Date.now() - t0;
+    expect(e.code).toBe(108);
+    expect(e.detail).toContain('NFS server 127.0.0.6 accepts TCP connections on port 20490 but does not answer NFS calls: no reply to a NULL call within 1.5 s');
+    expect(took).toBeGreaterThanOrEqual(1400);
+    expect(took).toBeLessThan(5000);
+    // The call on the wire (RFC 5531): record mark, xid, CALL, RPC 2, program 100003, version, NULL, AUTH_NONE x2.
+    expect(nfsNullCall(0x01020304, 4).toString('hex')).toBe(`80000028 01020304 00000000 00000002 000186a3 00000004 ${'00000000 '.repeat(5)}`.replace(/ /g, ''));
+    cleanups.push(await rpcNullServer('127.0.0.6', 20491));
+    await checkServerReachable('127.0.0.6', 1500, 20491, 4, 1500);
   });
 
   it('a server that drops packets on port 2049: sr-create and sr-probe fail with NFSTarget within ~5 s each', async () => {

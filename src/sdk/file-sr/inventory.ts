@@ -1,11 +1,14 @@
-// The SR's VDIs as the files say: one pass over the directory through the
-// formats layer (all VHD headers in one `vhd-util scan`, qcow2/raw headers
-// in-process), turned into a tree keyed by uuid. A corrupt image is listed in
+// The SR's VDIs as the files say: one pass over the directory, every header
+// read in this process (VHD with the reads of `vhd-util scan -f`, qcow2/raw
+// through the formats layer; never one process per VDI, and no process at
+// all), turned into a tree keyed by uuid. A corrupt image is listed in
 // `errors` and left out; it never fails the scan.
 import { basename, dirname, resolve } from 'node:path';
 import type { ImageFormat } from '../../driver-info.js';
-import { scanDirectory } from '../formats/index.js';
+import { opsFor } from '../formats/index.js';
+import type { ScanRecord } from '../formats/types.js';
 import { uuidOfFileName } from './paths.js';
+import { scanVhdHeaders } from './vhd-headers.js';
 
 export interface VdiNode {
   uuid: string;
@@ -27,11 +30,28 @@ export interface Inventory {
   errors: { path: string; message: string }[];
 }
 
-export async function readInventory(srDir: string, formats?: readonly ImageFormat[]): Promise<Inventory> {
+type PassListener = (srDir: string) => void;
+const passListeners = new Set<PassListener>();
+
+/** Calls `fn` for every header pass over an SR directory (tests count them: one per scan); returns the unsubscribe. */
+export function onHeaderPass(fn: PassListener): () => void {
+  passListeners.add(fn);
+  return () => passListeners.delete(fn);
+}
+
+/** Every image of `dir` in the given formats, sorted by path. */
+async function scanImages(dir: string, formats: readonly ImageFormat[]): Promise<ScanRecord[]> {
+  for (const fn of passListeners) fn(dir);
+  const parts = await Promise.all(formats.map((f) => (f === 'vhd' ? scanVhdHeaders(dir) : opsFor(f).scan(dir))));
+  const pathOf = (r: ScanRecord) => (r.kind === 'image' ? r.info.path : r.path);
+  return parts.flat().sort((a, b) => (pathOf(a) < pathOf(b) ? -1 : pathOf(a) > pathOf(b) ? 1 : 0));
+}
+
+export async function readInventory(srDir: string, formats: readonly ImageFormat[] = ['vhd', 'qcow2', 'raw']): Promise<Inventory> {
   const dir = resolve(srDir);
   const vdis = new Map<string, VdiNode>();
   const errors: Inventory['errors'] = [];
-  for (const r of await scanDirectory(dir, formats)) {
+  for (const r of await scanImages(dir, formats)) {
     if (r.kind === 'error') {
       errors.push({ path: r.path, message: r.message });
       continue;

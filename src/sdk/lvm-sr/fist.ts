@@ -16,6 +16,23 @@ export const LVM_FIST_POINTS = [
   // tags switched (one lvchange), the old MGT entry not yet dropped
   'lvm-image-meta-mgt-put',
   'lvm-image-meta-tags',
+  // provisioning (provisioning.ts): inflate at RW attach / deflate at detach and of snapshot bases
+  'lvm-inflate-journal',
+  'lvm-inflate-extend',
+  'lvm-inflate-footer',
+  'lvm-deflate-journal',
+  'lvm-deflate-footer',
+  'lvm-deflate-reduce',
+  // GC (gc.ts): coalesce of a hidden node into its parent / of a leaf into its base
+  'lvm-coalesce-journal',
+  'lvm-coalesce-inflate',
+  'lvm-coalesce-merged',
+  'lvm-coalesce-relinked',
+  'lvm-coalesce-removed',
+  'lvm-leaf-coalesce-journal',
+  'lvm-leaf-coalesce-merged',
+  'lvm-leaf-coalesce-removed',
+  'lvm-leaf-coalesce-renamed',
 ] as const;
 export type LvmFistPoint = (typeof LVM_FIST_POINTS)[number];
 

@@ -34,6 +34,10 @@ import type { ResizeJournal, VdiMeta } from './mgt.js';
 import { checkUuid, lvDevicePath, lvNameOf, MGT_LV, parseLvName, srUuidOfVg, VDI_TYPE, VG_PREFIX } from './naming.js';
 import { allHeld, clearRefcounts, holdersOf } from './refcount.js';
 import { recoverSnapshot, snapshotLv } from './snapshot.js';
+import { ALLOCATION_KEY, allocationForCreate, allocationOf, deflate, inflate, newLvSize, recoverProvision, shrinkBack } from './provisioning.js';
+import { clearDeflateMark, deflateMarked, markDeflate } from './provision-marks.js';
+import { collectLvmGarbage, gcChanged, recoverGcJournal } from './gc.js';
+import { recordAttachedDevices } from './attached-devices.js';
 import * as vhdUtil from '../tools/vhd-util.js';
 import * as qemuImg from '../tools/qemu-img.js';
 import { errText, holdLv, openLvmSr, releaseLv, wipeStart, withLvPath, type LvmSr } from './sr.js';
@@ -192,7 +196,9 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
     for (const j of [...meta.journals()]) {
       try {
         if (j.op === 'snapshot') ctx.log.info(`journal: snapshot of ${j.vdi} ${await recoverSnapshot(sr, meta, j)}`);
-        else ctx.log.info(`journal: resize of ${j.vdi} ${await recoverResize(sr, meta, j)}`);
+        else if (j.op === 'resize') ctx.log.info(`journal: resize of ${j.vdi} ${await recoverResize(sr, meta, j)}`);
+        else if (j.op === 'provision') ctx.log.info(`journal: ${await recoverProvision(sr, meta, j)}`);
+        else ctx.log.info(`journal: ${await recoverGcJournal(sr, meta, j)}`);
       } catch (e) {
         ctx.log.error(`journal not finished: ${JSON.stringify(j)}: ${errText(e)}`);
       }
@@ -298,6 +304,11 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
   const handlers: Handlers = {
     sr_create: async (req, ctx) => {
       const sr = openLvmSr(req.sr_uuid, req.device_config);
+      // The provisioning mode is checked before anything is written (InvalidArg names the value).
+      const srSmConfig: Record<string, unknown> = req.session_ref !== undefined && req.sr_ref !== '' && req.sr_ref !== NULL_REF
+        ? await ctx.xapi.SR.get_record(req.sr_ref).then((r) => (typeof r['sm_config'] === 'object' && r['sm_config'] !== null ? r['sm_config'] : {}) as Record<string, unknown>, () => ({}))
+        : {};
+      const allocation = allocationForCreate(req.device_config, srSmConfig);
       for (const pv of await lvm.pvs({ devices: sr.devices }, sr.scope).catch(() => [])) {
         if (pv.vgName === sr.vg) throw new SRError('SRExists', `device ${pv.pvName} already holds VG ${pv.vgName} of SR ${sr.uuid}`);
       }
@@ -320,7 +331,12 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
           // xapi's LVHDSR marks a non-legacy (VHD) SR this way.
           await ctx.xapi.SR.add_to_sm_config(req.sr_ref, 'use_vhd', 'true').catch(() => undefined);
         }
-        await openMetadata(sr, (m) => ctx.log.info(m), null, { name, description });
+        const meta = await openMetadata(sr, (m) => ctx.log.info(m), null, { name, description });
+        // Kept where xapi keeps it: the SR's sm-config and the SR record in MGT.
+        if (allocationOf(meta) !== allocation) meta.update((c) => void (c.sr.allocation = allocation));
+        if (req.sr_ref !== '' && req.sr_ref !== NULL_REF && srSmConfig[ALLOCATION_KEY] !== allocation) {
+          await ctx.xapi.SR.add_to_sm_config(req.sr_ref, ALLOCATION_KEY, allocation).catch(() => undefined);
+        }
       } catch (e) {
         await lvm.vgremove({ vg: sr.vg, force: true }, sr.scope).catch(() => undefined);
         await lvm.pvremove({ devices: sr.devices }, sr.scope).catch(() => undefined);
@@ -335,6 +351,7 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
       await openSr(req, ctx, { requireAttached: false });
       mkdirSync(join(env.runDir(), 'lvm-sr', sr.uuid), { recursive: true, mode: 0o700 });
       writeFileSync(attachedMarker(sr.uuid), `${new Date().toISOString()}\n`);
+      recordAttachedDevices(sr.uuid, sr.devices);
     },
 
     sr_detach: async (req) => {
@@ -429,7 +446,8 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
       const { sr, inv, meta } = await openSr(req, ctx);
       const existing = [...inv.layout.lvs.keys()].find((n) => parseLvName(n)?.uuid === uuid);
       if (existing !== undefined) throw new SRError('VDIExists', `VDI ${uuid} already has an LV: ${sr.vg}/${existing}`);
-      const lvSize = await lvSizeFor(format, virtualSize);
+      // Thin SRs: metadata only (inflated at RW attach); raw is always full size.
+      const lvSize = await newLvSize(format, virtualSize, allocationOf(meta));
       const free = inv.layout.pvs.reduce((a, p) => a + p.pvFree, 0);
       if (free < lvSize) throw new SRError('SRNoSpace', `a ${format} VDI of ${virtualSize} bytes needs an LV of ${lvSize} bytes; ${sr.vg} has ${free} bytes free`);
       const lv = lvNameOf(uuid, format);
@@ -500,6 +518,15 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
       });
       if (req.vdi_ref !== '') await ctx.xapi.VDI.db_forget(req.vdi_ref).catch(ignoreGone);
       await adjustAllocation(ctx, req.sr_ref, -node.virtualSize);
+      // GC under the same lock, as sm kicks it after a delete: garbage and coalesce (leaf-coalesce: bin/sm-gc).
+      if (node.children.length > 0) node.hidden = true;
+      try {
+        const gc = await collectLvmGarbage(sr, meta, { initial: inv, leafCoalesce: false, log: (m) => ctx.log.info(m) });
+        for (const e of gc.errors) ctx.log.error(`GC: ${e}`);
+        if (gcChanged(gc) && req.sr_ref !== '') await synchronise(ctx, req.sr_ref, gc.finalInventory ?? (await readInventory(sr)), meta);
+      } catch (e) {
+        ctx.log.error(`GC after vdi_delete of ${uuid} stopped (the delete itself is done): ${errText(e)}`);
+      }
     },
 
     vdi_snapshot: (req, ctx) => snapshotOrClone(req, ctx),
@@ -553,14 +580,22 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
         throw new SRError('VDIUnavailable', `VDI ${uuid}: an interrupted operation is recorded for it; run sr-scan to finish it first`);
       }
       if (node.hidden && req.writable) throw new SRError('VDIUnavailable', `VDI ${uuid} is a read-only base copy; attach it read-only`);
-      await activateChain(sr, inv, uuid);
+      const inflatedFrom = req.writable ? await provisionForAttach(ctx, sr, inv, meta, node, req.vdi_ref) : null;
+      try {
+        await activateChain(sr, inv, uuid);
+      } catch (e) {
+        if (inflatedFrom !== null) await shrinkBack(sr, meta, node, inflatedFrom).catch(() => undefined);
+        clearDeflateMark(sr.uuid, uuid);
+        throw e;
+      }
       return attachResult(sr, node);
     },
 
     vdi_detach: async (req, ctx) => {
       const sr = openLvmSr(req.sr_uuid, req.device_config);
-      void ctx;
-      await releaseChain(sr, vdiName(req));
+      const uuid = vdiName(req);
+      await releaseChain(sr, uuid);
+      if (deflateMarked(sr.uuid, uuid)) await deflateAfterDetach(ctx, req, uuid);
     },
 
     vdi_activate: async (req, ctx) => {
@@ -650,6 +685,43 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
     }
   }
 
+  /**
+   * RW attach of a VHD/qcow2 VDI not yet attached here (provisioning.ts): inflated to
+   * its thick size when below it (both modes, as LVHD), and marked for deflate at detach
+   * on a thin SR, or when it is a snapshot on a thick one. Returns the LV size before an inflate.
+   */
+  async function provisionForAttach(ctx: HandlerContext, sr: LvmSr, inv: Inventory, meta: SrMetadata, node: VdiNode, vdiRef: string): Promise<number | null> {
+    if (node.format === 'raw' || attachedHere(sr, node)) return null;
+    let from: number | null = null;
+    const thick = await lvSizeFor(node.format, node.virtualSize);
+    if (node.lvSize < thick) {
+      await inflate(sr, meta, node, thick, inv.layout.pvs.reduce((a, p) => a + p.pvFree, 0));
+      from = node.lvSize;
+      node.lvSize = thick;
+    }
+    const rec = await vdiRecord(ctx, vdiRef).catch((): XenRecord => ({}));
+    const snapshot = rec['is_a_snapshot'] !== undefined ? Boolean(rec['is_a_snapshot']) : (meta.content.vdis[node.uuid]?.is_a_snapshot ?? false);
+    if (allocationOf(meta) === 'thin' || snapshot) markDeflate(sr.uuid, node.uuid);
+    return from;
+  }
+
+  /** vdi_detach of a VDI marked at attach: its LV shrunk to what the image occupies. */
+  async function deflateAfterDetach(ctx: HandlerContext, req: { sr_uuid: string; device_config: StringMap }, uuid: string): Promise<void> {
+    const { sr, inv, meta } = await openSr(req, ctx, { requireAttached: false, recover: false });
+    const node = inv.vdis.get(uuid);
+    if (node !== undefined && !attachedHere(sr, node)) {
+      if (meta.journals().some((j) => JSON.stringify(j).includes(uuid))) {
+        ctx.log.error(`vdi_detach: VDI ${uuid} not deflated: an interrupted operation is recorded for it (sr-scan finishes it)`);
+        return;
+      }
+      // qemu-img check opens the backing chain; vhd-util query -s reads the leaf only.
+      const reach = node.format === 'qcow2' ? chainOf(inv, uuid).map((n) => n.lvName) : [node.lvName];
+      const size = await deflate(sr, meta, node, reach);
+      ctx.log.info(`vdi_detach: LV ${node.lvName} deflated from ${node.lvSize} to ${size} bytes`);
+    }
+    clearDeflateMark(sr.uuid, uuid);
+  }
+
   /** After a leaf went: hidden ancestors with no child left are removed (GC of the simplest kind). */
   async function removeOrphanBases(sr: LvmSr, inv: Inventory, parent: string | null, meta: SrMetadata, ctx: HandlerContext): Promise<void> {
     let p = parent;
@@ -699,7 +771,7 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
     if (req.vdi_ref !== '') await updateRecord(ctx, req.vdi_ref, src, reported(leaf, im));
     let result = { uuid: j.base, location: j.base };
     if (j.clone !== null) {
-      const c: VdiNode = { ...leaf, uuid: j.clone, lvName: lvNameOf(j.clone, j.leafFormat) };
+      const c: VdiNode = { ...leaf, uuid: j.clone, lvName: lvNameOf(j.clone, j.leafFormat), lvSize: out.cloneLvSize };
       await introduceVdi(ctx.xapi, req.sr_ref, reported(c, im), {
         name_label: String(src['name_label'] ?? ''),
         name_description: String(src['name_description'] ?? ''),

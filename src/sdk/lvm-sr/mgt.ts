@@ -61,7 +61,42 @@ export const ResizeJournal = z.object({
 });
 export type ResizeJournal = z.infer<typeof ResizeJournal>;
 
-export const Journal = z.discriminatedUnion('op', [SnapshotJournal, ResizeJournal]);
+/** GC: hidden node `vdi` merged into its parent, its only child re-linked, `vdi` removed (gc.ts). */
+export const CoalesceJournal = z.object({
+  op: z.literal('coalesce'),
+  vdi: uuid,
+  format,
+  parent: uuid,
+  parentFormat: format,
+  child: uuid,
+  childFormat: format,
+  /** started → merged (data in the parent) → relinked (child points at the parent) */
+  step: z.enum(['started', 'merged', 'relinked']),
+});
+export type CoalesceJournal = z.infer<typeof CoalesceJournal>;
+
+/** GC: visible leaf `vdi` merged into its hidden base, whose LV then becomes the leaf's (gc.ts). */
+export const LeafCoalesceJournal = z.object({
+  op: z.literal('leaf-coalesce'),
+  vdi: uuid,
+  format,
+  base: uuid,
+  /** started → merged (leaf data in the base) → renamed (the base's LV is the leaf's) */
+  step: z.enum(['started', 'merged', 'renamed']),
+});
+export type LeafCoalesceJournal = z.infer<typeof LeafCoalesceJournal>;
+
+/** Inflate (toLvSize > fromLvSize) or deflate of a VDI's LV; recovery shrinks it to the smaller size (provisioning.ts). */
+export const ProvisionJournal = z.object({
+  op: z.literal('provision'),
+  vdi: uuid,
+  format,
+  fromLvSize: z.number().int().positive(),
+  toLvSize: z.number().int().positive(),
+});
+export type ProvisionJournal = z.infer<typeof ProvisionJournal>;
+
+export const Journal = z.discriminatedUnion('op', [SnapshotJournal, ResizeJournal, CoalesceJournal, LeafCoalesceJournal, ProvisionJournal]);
 export type Journal = z.infer<typeof Journal>;
 
 export const MgtContent = z.object({

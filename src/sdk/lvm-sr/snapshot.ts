@@ -21,6 +21,7 @@ import { chooseRawSnapshotFormat, type FormatChoiceContext } from '../formats/se
 import * as lvm from '../tools/lvm.js';
 import { fistPoint } from './fist.js';
 import { hideBase, lvSizeFor, writeChild } from './images.js';
+import { allocationOf, deflate, thinLvSize } from './provisioning.js';
 import { chainOf, type Inventory } from './inventory.js';
 import type { SrMetadata } from './metadata.js';
 import type { SnapshotJournal } from './mgt.js';
@@ -36,6 +37,8 @@ export interface SnapshotOutcome {
   baseParent: string | null;
   baseLvSize: number;
   leafLvSize: number;
+  /** The new VDI's LV (double mode). */
+  cloneLvSize: number;
 }
 
 async function lvExists(sr: LvmSr, name: string): Promise<boolean> {
@@ -65,9 +68,16 @@ export async function snapshotLv(
   if (node.hidden) throw new SRError(key, `VDI ${uuid} is a hidden base copy; only visible leaves can be snapshotted`);
   const leafFormat: ImageFormat = rulesOf(node.format).copyOnWrite ? node.format : chooseRawSnapshotFormat(node.virtualSize, o.formats);
   checkChainDepth(leafFormat, chainOf(inv, uuid).length + 1);
-  const leafLvSize = await lvSizeFor(leafFormat, node.virtualSize);
+  // Leaf LV sizes as LVHD makes them (spec §5.6; provisioning.ts): thin SRs thin; thick SRs:
+  // the source leaf full size (thin when it is itself a snapshot), the new VDI full for a clone, thin for a snapshot.
+  const thick = allocationOf(meta) === 'thick';
+  const sizeOf = (full: boolean): Promise<number> => (full ? lvSizeFor(leafFormat, node.virtualSize) : thinLvSize(leafFormat, node.virtualSize));
+  const leafFull = thick && !(meta.content.vdis[uuid]?.is_a_snapshot ?? false);
+  const cloneFull = thick && o.op === 'vdi_clone';
+  const leafLvSize = await sizeOf(leafFull);
+  const cloneLvSize = cloneFull === leafFull ? leafLvSize : await sizeOf(cloneFull);
   const vg = (await lvm.vgs({ vg: sr.vg }, sr.scope))[0];
-  const need = leafLvSize * (o.mode === 'double' ? 2 : 1);
+  const need = leafLvSize + (o.mode === 'double' ? cloneLvSize : 0);
   if (vg === undefined || vg.vgFree < need) throw new SRError('SRNoSpace', `snapshot of ${uuid} needs ${need} bytes of free space in ${sr.vg}; ${vg?.vgFree ?? 0} are free`);
   const gen = o.newUuid ?? randomUUID;
   const base = gen();
@@ -77,12 +87,16 @@ export async function snapshotLv(
   const baseLv = lvNameOf(base, node.format);
   const leafLv = lvNameOf(uuid, leafFormat);
 
+  let baseLvSize = node.lvSize;
   meta.putJournal(j);
   fistPoint('lvm-snapshot-journal');
   try {
     await lvm.lvrename({ vg: sr.vg, from: srcLv, to: baseLv }, sr.scope);
     meta.putJournal((j.step = 'renamed', j));
     fistPoint('lvm-snapshot-rename');
+    // B keeps A's data in no more extents than it occupies (LVHD deflates the base in both modes).
+    const baseChain = node.format === 'qcow2' ? [baseLv, ...chainOf(inv, uuid).slice(1).map((n) => n.lvName)] : [baseLv];
+    baseLvSize = await deflate(sr, meta, { uuid: base, format: node.format, lvName: baseLv, lvSize: node.lvSize }, baseChain);
     await makeChild(sr, leafLv, leafLvSize, leafFormat, baseLv, node.format, node.virtualSize);
   } catch (e) {
     await rollBack(sr, meta, j).catch(() => undefined);
@@ -93,7 +107,7 @@ export async function snapshotLv(
   fistPoint('lvm-snapshot-leaf');
   try {
     if (clone !== null) {
-      await makeChild(sr, lvNameOf(clone, leafFormat), leafLvSize, leafFormat, baseLv, node.format, node.virtualSize);
+      await makeChild(sr, lvNameOf(clone, leafFormat), cloneLvSize, leafFormat, baseLv, node.format, node.virtualSize);
       fistPoint('lvm-snapshot-clone');
     }
     await hideBase(sr, baseLv, node.format, false, node.tags, (fn) => withLvPath(sr, baseLv, fn));
@@ -102,7 +116,7 @@ export async function snapshotLv(
     await rollForward(sr, meta, j).catch(() => undefined);
     throw e instanceof SRError ? e : new SRError(key, `snapshot of ${uuid}: ${(e as Error).message}`, { cause: e });
   }
-  return { journal: j, virtualSize: node.virtualSize, baseParent: node.parent, baseLvSize: node.lvSize, leafLvSize };
+  return { journal: j, virtualSize: node.virtualSize, baseParent: node.parent, baseLvSize, leafLvSize, cloneLvSize };
 }
 
 async function rollBack(sr: LvmSr, meta: SrMetadata, j: SnapshotJournal): Promise<void> {

@@ -71,3 +71,14 @@ export function compareArgv(o: { a: string; aFormat: QemuSide; aSize?: number; b
   };
   return [QEMU_IMG, 'compare', '--image-opts', opts(o.a, o.aFormat, o.aSize), opts(o.b, o.bFormat, o.bSize)];
 }
+
+/**
+ * `setpriv --pdeathsig KILL -- ARGV…`: the kernel kills the command when the
+ * process that started it dies. A killed smctl must not leave qemu-img writing
+ * into a destination that the journal's recovery is about to delete: on LVM the
+ * freed extents can already belong to another LV.
+ */
+export function diesWithParentArgv(argv: readonly string[]): string[] {
+  if (argv.length === 0) throw new TypeError('diesWithParentArgv: no command');
+  return ['setpriv', '--pdeathsig', 'KILL', '--', ...argv];
+}

@@ -21,14 +21,14 @@
 // (unallocated reads as zeros), of a new sparse raw file, and of a raw LV the
 // lvm driver zeroed at vdi_create (blkdiscard --zeroout). A target that breaks
 // this fails the verification that ends every copy; it is never accepted.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import type { ImageFormat } from '../../driver-info.js';
 import { ToolError } from '../../sdk/tools/run.js';
 import { Chain } from '../../sdk/vhd/chain.js';
 import { BLOCK_SIZE, SECTOR, isZero } from '../../sdk/vhd/format.js';
 import { sizeOfFd } from '../../sdk/vhd/vhd-file.js';
-import { compareArgv, convertIntoArgv, convertToRawArgv, type QemuSide } from './argv.js';
+import { compareArgv, convertIntoArgv, convertToRawArgv, diesWithParentArgv, type QemuSide } from './argv.js';
 
 export interface ImageEnd {
   path: string;
@@ -47,9 +47,25 @@ export interface CopyOptions {
 const BASE_ENV = { LC_ALL: 'C' };
 
 /** Runs a qemu-img with -p, turning its "(x.xx/100%)" lines into progress calls. */
+let pdeathsig: boolean | undefined;
+
+/** Whether this host's setpriv has --pdeathsig (util-linux 2.33 and later; older dom0s lack it). */
+function setprivHasPdeathsig(): boolean {
+  if (pdeathsig === undefined) {
+    const r = spawnSync('setpriv', ['--help'], { encoding: 'utf8', env: { ...process.env, ...BASE_ENV } });
+    pdeathsig = r.status === 0 && String(r.stdout).includes('--pdeathsig');
+  }
+  return pdeathsig;
+}
+
+/**
+ * Runs a qemu-img command, reporting its -p percentages. It is tied to this
+ * process (setpriv --pdeathsig KILL, where the host's setpriv has it): a killed
+ * smctl leaves no qemu-img writing into a destination about to be removed.
+ */
 export function runWithProgress(argv: string[], onPercent?: (pct: number) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const [file, ...args] = argv;
+    const [file, ...args] = setprivHasPdeathsig() ? diesWithParentArgv(argv) : argv;
     const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...BASE_ENV } });
     let stderr = '';
     let stdout = '';
