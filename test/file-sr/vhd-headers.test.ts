@@ -1,4 +1,4 @@
-// The in-process header pass of a file SR (inventory.ts, vhd-headers.ts) against
+// The in-process header pass of a file SR (inventory.ts, formats/vhd-headers.ts) against
 // what it replaced: one real `vhd-util scan -f -c -m <dir>/*.vhd` for the VHDs,
 // on a mixed SR (VHD chains, a VHD child of a raw base, a qcow2 with a backing
 // file, raw, a truncated VHD, a garbage VHD, a dot-file glob must not match).
@@ -10,7 +10,7 @@ import { opsFor, scanDirectory } from '../../src/sdk/formats/index.js';
 import type { ScanRecord } from '../../src/sdk/formats/types.js';
 import * as vhdUtil from '../../src/sdk/tools/vhd-util.js';
 import { readInventory } from '../../src/sdk/file-sr/inventory.js';
-import { scanVhdHeaders } from '../../src/sdk/file-sr/vhd-headers.js';
+import { scanVhdHeaders } from '../../src/sdk/formats/vhd-headers.js';
 
 const MiB = 1024 * 1024;
 const U = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -87,12 +87,7 @@ describe('file-SR header pass in-process', () => {
   it('gives the inventory the same records as the vhd-util path of the formats layer, qcow2 backing files and raw parents included', async () => {
     // scanDirectory: VHDs through one `vhd-util scan` process (plus a header read for a raw parent), qcow2/raw in-process.
     const viaTool = (await scanDirectory(sr)).map(errorKey);
-    const inProcess = [...scanVhdHeaders(sr), ...(await opsFor('qcow2').scan(sr)), ...(await opsFor('raw').scan(sr))]
-      .sort((a, b) => {
-        const k = (r: ScanRecord) => (r.kind === 'image' ? r.info.path : r.path);
-        return k(a) < k(b) ? -1 : k(a) > k(b) ? 1 : 0;
-      })
-      .map(errorKey);
+    const inProcess = (await scanDirectory(sr, undefined, { vhdHeaders: 'in-process' })).map(errorKey);
     expect(inProcess).toEqual(viaTool);
     expect(viaTool).toHaveLength(10);
 

@@ -5,10 +5,8 @@
 // `errors` and left out; it never fails the scan.
 import { basename, dirname, resolve } from 'node:path';
 import type { ImageFormat } from '../../driver-info.js';
-import { opsFor } from '../formats/index.js';
-import type { ScanRecord } from '../formats/types.js';
+import { scanDirectory } from '../formats/index.js';
 import { uuidOfFileName } from './paths.js';
-import { scanVhdHeaders } from './vhd-headers.js';
 
 export interface VdiNode {
   uuid: string;
@@ -39,19 +37,12 @@ export function onHeaderPass(fn: PassListener): () => void {
   return () => passListeners.delete(fn);
 }
 
-/** Every image of `dir` in the given formats, sorted by path. */
-async function scanImages(dir: string, formats: readonly ImageFormat[]): Promise<ScanRecord[]> {
-  for (const fn of passListeners) fn(dir);
-  const parts = await Promise.all(formats.map((f) => (f === 'vhd' ? scanVhdHeaders(dir) : opsFor(f).scan(dir))));
-  const pathOf = (r: ScanRecord) => (r.kind === 'image' ? r.info.path : r.path);
-  return parts.flat().sort((a, b) => (pathOf(a) < pathOf(b) ? -1 : pathOf(a) > pathOf(b) ? 1 : 0));
-}
-
 export async function readInventory(srDir: string, formats: readonly ImageFormat[] = ['vhd', 'qcow2', 'raw']): Promise<Inventory> {
   const dir = resolve(srDir);
   const vdis = new Map<string, VdiNode>();
   const errors: Inventory['errors'] = [];
-  for (const r of await scanImages(dir, formats)) {
+  for (const fn of passListeners) fn(dir);
+  for (const r of await scanDirectory(dir, formats, { vhdHeaders: 'in-process' })) {
     if (r.kind === 'error') {
       errors.push({ path: r.path, message: r.message });
       continue;

@@ -6,6 +6,7 @@ import { qcow2Ops } from './qcow2.js';
 import { rawOps } from './raw.js';
 import type { ImageFormatOps, ScanRecord } from './types.js';
 import { vhdOps } from './vhd.js';
+import { scanVhdHeaders } from './vhd-headers.js';
 
 const OPS: Readonly<Record<ImageFormat, ImageFormatOps>> = Object.freeze({ vhd: vhdOps, qcow2: qcow2Ops, raw: rawOps });
 
@@ -16,12 +17,17 @@ export function opsFor(format: ImageFormat): ImageFormatOps {
 }
 
 /**
- * Every `*.vhd`, `*.qcow2` and `*.raw` in `dir`: VHDs with one `vhd-util scan`,
+ * Every `*.vhd`, `*.qcow2` and `*.raw` in `dir`: VHDs with one `vhd-util scan`
+ * (or, with `vhdHeaders: 'in-process'`, the same reads in this process),
  * qcow2 headers and raw files read in-process. A corrupt image is an `error`
  * record; the others are still returned. Sorted by path.
  */
-export async function scanDirectory(dir: string, formats: readonly ImageFormat[] = ['vhd', 'qcow2', 'raw']): Promise<ScanRecord[]> {
-  const parts = await Promise.all(formats.map((f) => opsFor(f).scan(dir)));
+export async function scanDirectory(
+  dir: string,
+  formats: readonly ImageFormat[] = ['vhd', 'qcow2', 'raw'],
+  o: { vhdHeaders?: 'vhd-util' | 'in-process' } = {},
+): Promise<ScanRecord[]> {
+  const parts = await Promise.all(formats.map((f) => (f === 'vhd' && o.vhdHeaders === 'in-process' ? scanVhdHeaders(dir) : opsFor(f).scan(dir))));
   const pathOf = (r: ScanRecord) => (r.kind === 'image' ? r.info.path : r.path);
   return parts.flat().sort((a, b) => (pathOf(a) < pathOf(b) ? -1 : pathOf(a) > pathOf(b) ? 1 : 0));
 }

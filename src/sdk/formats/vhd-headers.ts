@@ -1,4 +1,4 @@
-// The VHD headers of a file SR read in this process: the very reads of
+// The VHD headers of a directory read in this process: the very reads of
 // `vhd-util scan -f -c -m <dir>/*.vhd` (src/sdk/vhd/scan.ts is the code our
 // vhd-util runs), without the second process. A scan of a large SR spends more
 // on starting that process than on the reads (issue 5: "one `vhd-util scan`,
@@ -6,7 +6,7 @@
 // agreeing with the configured vhd-util on every field.
 import { readdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import type { ImageInfo, ScanRecord } from '../formats/types.js';
+import type { ImageInfo, ScanRecord } from './types.js';
 import { errnoOf } from '../vhd/errors.js';
 import { scanTargets, type ScanResult } from '../vhd/scan.js';
 
