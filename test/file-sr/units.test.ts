@@ -4,7 +4,7 @@ import { checkDriver } from '../../src/sdk/driver.js';
 import { SRError } from '../../src/sdk/errors/sr-error.js';
 import { checkVdiName, uuidOfFileName, vdiPath } from '../../src/sdk/file-sr/paths.js';
 import { snapshotMode } from '../../src/sdk/file-sr/snapshot.js';
-import { prunable } from '../../src/sdk/file-sr/gc.js';
+import { prunable } from '../../src/sdk/gc/chain-plan.js';
 import { reportedVdis } from '../../src/sdk/file-sr/reconcile.js';
 import type { Inventory, VdiNode } from '../../src/sdk/file-sr/inventory.js';
 import { driver } from '../../drivers/file/main.js';
@@ -86,7 +86,7 @@ describe('tree rules (spec §5.1, §5.7)', () => {
   };
 
   it('garbage is every hidden subtree with no visible descendant, leaves first', () => {
-    expect(prunable(inv).map((v) => v.uuid)).toEqual([U(3), U(2), U(5)]);
+    expect(prunable(inv.vdis).map((v) => v.uuid)).toEqual([U(3), U(2), U(5)]);
   });
 
   it('scan reports everything but hidden leaves; hidden parents unmanaged and read-only', () => {

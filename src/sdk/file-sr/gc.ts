@@ -5,6 +5,7 @@
 //     merged into P, X is re-parented onto P, N is deleted;
 //   * leaf-coalesce: a visible leaf A that is the only child of a hidden base
 //     B (and is not attached) is merged into B, and B's file becomes A's.
+// Which step comes next is ../gc/chain-plan.ts, shared with the LVM SR.
 // Each merge is journalled and rolled forward after a crash: re-running a
 // merge writes the same blocks again, and nothing but the merged child reads
 // the parent while it is being written.
@@ -13,6 +14,7 @@ import { opsFor } from '../formats/index.js';
 import { hiddenSidecar } from '../formats/raw.js';
 import { carryOwn } from '../image-meta/api.js';
 import { linkSidecar, removeSidecar } from '../image-meta/sidecar.js';
+import { emptyGcReport, nextGcStep, type GcReport as ChainGcReport } from '../gc/chain-plan.js';
 import { fistPoint } from './fist.js';
 import { readInventory, type Inventory, type VdiNode } from './inventory.js';
 import { journalsMentioning, removeJournal, writeJournal, type CoalesceJournal, type LeafCoalesceJournal } from './journal.js';
@@ -30,18 +32,7 @@ export interface GcOptions {
   leafCoalesce?: boolean;
 }
 
-export interface GcReport {
-  removed: string[];
-  coalesced: { node: string; into: string }[];
-  leafCoalesced: { leaf: string; base: string }[];
-  errors: string[];
-  /**
-   * The inventory GC read last, when it stopped because nothing more was to be
-   * done: it describes the SR as GC left it, so a scan right after can use it
-   * instead of reading every header again. Absent when GC stopped at maxActions.
-   */
-  finalInventory?: Inventory;
-}
+export type GcReport = ChainGcReport<Inventory>;
 
 function unlinkQuietly(path: string): void {
   try {
@@ -55,29 +46,6 @@ function removeNode(v: Pick<VdiNode, 'path' | 'format'>): void {
   unlinkQuietly(v.path);
   if (v.format === 'raw') unlinkQuietly(hiddenSidecar(v.path));
   removeSidecar(v.path);
-}
-
-/** Hidden VDIs whose whole subtree is hidden, leaves first. */
-export function prunable(inv: Inventory): VdiNode[] {
-  const memo = new Map<string, boolean>();
-  const allHidden = (v: VdiNode): boolean => {
-    const known = memo.get(v.uuid);
-    if (known !== undefined) return known;
-    memo.set(v.uuid, false); // loop guard
-    const r = v.hidden && v.children.every((c) => {
-      const n = inv.vdis.get(c);
-      return n !== undefined && allHidden(n);
-    });
-    memo.set(v.uuid, r);
-    return r;
-  };
-  const out: VdiNode[] = [];
-  const visit = (v: VdiNode) => {
-    for (const c of v.children) visit(inv.vdis.get(c)!);
-    out.push(v);
-  };
-  for (const v of inv.vdis.values()) if ((v.parent === null || !allHidden(inv.vdis.get(v.parent)!)) && allHidden(v)) visit(v);
-  return out;
 }
 
 export async function coalesceNode(srDir: string, j: CoalesceJournal): Promise<void> {
@@ -129,36 +97,27 @@ export async function leafCoalesce(srDir: string, j: LeafCoalesceJournal): Promi
 }
 
 export async function collectGarbage(srDir: string, o: GcOptions = {}): Promise<GcReport> {
-  const report: GcReport = { removed: [], coalesced: [], leafCoalesced: [], errors: [] };
+  const report = emptyGcReport<Inventory>();
   const log = o.log ?? (() => undefined);
   const inUse = o.inUse ?? (() => false);
-  const busy = (u: string) => inUse(u) || journalsMentioning(srDir, u).length > 0;
+  const busy = (n: VdiNode) => inUse(n.uuid) || journalsMentioning(srDir, n.uuid).length > 0;
   const failed = new Set<string>();
   const max = o.maxActions ?? 1000;
   for (let actions = 0; actions < max; actions++) {
     const inv = await readInventory(srDir);
-    const garbage = prunable(inv).filter((v) => !busy(v.uuid) && !failed.has(v.uuid));
-    if (garbage.length > 0) {
-      for (const v of garbage) {
+    const next = nextGcStep(inv.vdis, { busy, failed, coalesce: o.coalesce, leafCoalesce: o.leafCoalesce });
+    if (next === null) {
+      report.finalInventory = inv;
+      break;
+    }
+    if (next.kind === 'garbage') {
+      for (const v of next.nodes) {
         removeNode(v);
         report.removed.push(v.uuid);
         log(`GC: removed hidden ${v.format} VDI ${v.uuid} (no visible descendant)`);
       }
-      continue;
-    }
-    if (o.coalesce === false) {
-      report.finalInventory = inv;
-      break;
-    }
-    const node = [...inv.vdis.values()].find((n) => {
-      if (!n.hidden || n.children.length !== 1 || n.parent === null || failed.has(n.uuid)) return false;
-      const p = inv.vdis.get(n.parent);
-      const x = inv.vdis.get(n.children[0]!);
-      return p !== undefined && x !== undefined && p.children.length === 1 && !busy(n.uuid) && !busy(p.uuid) && !busy(x.uuid);
-    });
-    if (node !== undefined) {
-      const p = inv.vdis.get(node.parent!)!;
-      const x = inv.vdis.get(node.children[0]!)!;
+    } else if (next.kind === 'coalesce') {
+      const { node, parent: p, child: x } = next;
       const j: CoalesceJournal = {
         op: 'coalesce', node: node.uuid, nodeFormat: node.format, parent: p.uuid, parentFormat: p.format,
         child: x.uuid, childFormat: x.format, step: 'started',
@@ -174,38 +133,21 @@ export async function collectGarbage(srDir: string, o: GcOptions = {}): Promise<
         report.errors.push(`coalesce of ${node.uuid} into ${p.uuid}: ${(e as Error).message}`);
         log(`GC: coalesce of ${node.uuid} failed (journal kept, retried on the next call): ${(e as Error).message}`);
       }
-      continue;
-    }
-    if (o.leafCoalesce === false) {
-      report.finalInventory = inv;
-      break;
-    }
-    const leaf = [...inv.vdis.values()].find((a) => {
-      if (a.hidden || a.children.length !== 0 || a.parent === null || failed.has(a.uuid)) return false;
-      const b = inv.vdis.get(a.parent);
-      return b !== undefined && b.hidden && b.children.length === 1 && !busy(a.uuid) && !busy(b.uuid);
-    });
-    if (leaf === undefined) {
-      report.finalInventory = inv;
-      break;
-    }
-    const b = inv.vdis.get(leaf.parent!)!;
-    const j: LeafCoalesceJournal = { op: 'leaf-coalesce', leaf: leaf.uuid, leafFormat: leaf.format, base: b.uuid, baseFormat: b.format, step: 'started' };
-    try {
-      writeJournal(srDir, j);
-      fistPoint('leaf-coalesce-journal');
-      await leafCoalesce(srDir, j);
-      report.leafCoalesced.push({ leaf: leaf.uuid, base: b.uuid });
-      log(`GC: leaf ${leaf.uuid} merged into its base ${b.uuid}, which now holds it`);
-    } catch (e) {
-      failed.add(leaf.uuid);
-      report.errors.push(`leaf-coalesce of ${leaf.uuid} into ${b.uuid}: ${(e as Error).message}`);
-      log(`GC: leaf-coalesce of ${leaf.uuid} failed (journal kept): ${(e as Error).message}`);
+    } else {
+      const { leaf, base: b } = next;
+      const j: LeafCoalesceJournal = { op: 'leaf-coalesce', leaf: leaf.uuid, leafFormat: leaf.format, base: b.uuid, baseFormat: b.format, step: 'started' };
+      try {
+        writeJournal(srDir, j);
+        fistPoint('leaf-coalesce-journal');
+        await leafCoalesce(srDir, j);
+        report.leafCoalesced.push({ leaf: leaf.uuid, base: b.uuid });
+        log(`GC: leaf ${leaf.uuid} merged into its base ${b.uuid}, which now holds it`);
+      } catch (e) {
+        failed.add(leaf.uuid);
+        report.errors.push(`leaf-coalesce of ${leaf.uuid} into ${b.uuid}: ${(e as Error).message}`);
+        log(`GC: leaf-coalesce of ${leaf.uuid} failed (journal kept): ${(e as Error).message}`);
+      }
     }
   }
   return report;
-}
-
-export function gcChanged(r: GcReport): boolean {
-  return r.removed.length + r.coalesced.length + r.leafCoalesced.length > 0;
 }

@@ -16,7 +16,8 @@ import type { RequestMap, StringMap } from '../protocol/requests.js';
 import { isMountPoint } from '../tools/mount.js';
 import type { XenRecord } from '../xenapi/session.js';
 import { clearAttached, isAttached, markAttached, markDetached } from './attach-state.js';
-import { collectGarbage, gcChanged } from './gc.js';
+import { gcChanged } from '../gc/chain-plan.js';
+import { collectGarbage } from './gc.js';
 import { readInventory, type Inventory } from './inventory.js';
 import { checkVdiName, findVdiFile, srDirFor, vdiPath, type VdiFile } from './paths.js';
 import {

@@ -17,13 +17,15 @@
 // writes the same blocks again: nothing but the merged child reads the parent
 // while it is written, so a half-done merge changes nothing any VDI reads.
 // VDIs held active on this host (refcount.ts) and VDIs a journal names are
-// never rewritten.
+// never rewritten. Which step comes next is ../gc/chain-plan.ts, shared with
+// the file SRs; this module carries the steps out on LVs.
 import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import type { ImageFormat } from '../../driver-info.js';
 import { writeQcow2Hidden } from '../formats/qcow2-header.js';
 import * as lvm from '../tools/lvm.js';
 import * as qemuImg from '../tools/qemu-img.js';
 import * as vhdUtil from '../tools/vhd-util.js';
+import { emptyGcReport, nextGcStep, type GcReport } from '../gc/chain-plan.js';
 import { fistPoint } from './fist.js';
 import { lvSizeFor } from './images.js';
 import { readVgLayout, type LvExtents } from './layout.js';
@@ -54,78 +56,10 @@ export interface LvmGcOptions {
   initial?: Inventory;
 }
 
-export interface LvmGcReport {
-  removed: string[];
-  coalesced: { node: string; into: string }[];
-  leafCoalesced: { leaf: string; base: string }[];
-  errors: string[];
-  /** The inventory GC read last, when it describes the SR as GC left it. */
-  finalInventory?: Inventory;
-}
-
-export function gcChanged(r: LvmGcReport): boolean {
-  return r.removed.length + r.coalesced.length + r.leafCoalesced.length > 0;
-}
-
-/** Hidden VDIs whose whole subtree is hidden, leaves first. */
-export function prunable(inv: Inventory): VdiNode[] {
-  const memo = new Map<string, boolean>();
-  const allHidden = (v: VdiNode): boolean => {
-    const known = memo.get(v.uuid);
-    if (known !== undefined) return known;
-    memo.set(v.uuid, false); // loop guard
-    const r = v.hidden && v.children.every((c) => {
-      const n = inv.vdis.get(c);
-      return n === undefined || allHidden(n);
-    });
-    memo.set(v.uuid, r);
-    return r;
-  };
-  const out: VdiNode[] = [];
-  const visit = (v: VdiNode): void => {
-    for (const c of v.children) {
-      const n = inv.vdis.get(c);
-      if (n !== undefined) visit(n);
-    }
-    out.push(v);
-  };
-  for (const v of inv.vdis.values()) {
-    const p = v.parent === null ? undefined : inv.vdis.get(v.parent);
-    if ((p === undefined || !allHidden(p)) && allHidden(v)) visit(v);
-  }
-  return out;
-}
+export type LvmGcReport = GcReport<Inventory>;
 
 /** Formats whose chains GC merges: a node and the image it is merged into must be the same copy-on-write format. */
-const mergeable = (a: ImageFormat, b: ImageFormat): boolean => a === b && a !== 'raw';
-
-type Plan =
-  | { kind: 'garbage'; nodes: VdiNode[] }
-  | { kind: 'coalesce'; node: VdiNode; parent: VdiNode; child: VdiNode }
-  | { kind: 'leaf'; leaf: VdiNode; base: VdiNode };
-
-function plan(inv: Inventory, busy: (n: VdiNode) => boolean, failed: ReadonlySet<string>, o: LvmGcOptions): Plan | null {
-  const garbage = prunable(inv).filter((v) => !busy(v) && !failed.has(v.uuid));
-  if (garbage.length > 0) return { kind: 'garbage', nodes: garbage };
-  if (o.coalesce === false) return null;
-  for (const n of inv.vdis.values()) {
-    if (!n.hidden || n.children.length !== 1 || n.parent === null || failed.has(n.uuid)) continue;
-    const p = inv.vdis.get(n.parent);
-    const x = inv.vdis.get(n.children[0]!);
-    if (p === undefined || x === undefined || p.children.length !== 1 || !mergeable(n.format, p.format)) continue;
-    if (busy(n) || busy(p) || busy(x)) continue;
-    return { kind: 'coalesce', node: n, parent: p, child: x };
-  }
-  if (o.leafCoalesce === false) return null;
-  for (const a of inv.vdis.values()) {
-    if (a.hidden || a.children.length !== 0 || a.parent === null || failed.has(a.uuid)) continue;
-    const b = inv.vdis.get(a.parent);
-    if (b === undefined || !b.hidden || b.children.length !== 1 || !mergeable(a.format, b.format)) continue;
-    if (busy(a) || busy(b)) continue;
-    return { kind: 'leaf', leaf: a, base: b };
-  }
-  return null;
-}
+const mergeable = (from: VdiNode, into: VdiNode): boolean => from.format === into.format && from.format !== 'raw';
 
 /** Children lists that name only VDIs still in the inventory (a caller's inventory may have lost some). */
 function pruneChildren(inv: Inventory): void {
@@ -133,17 +67,17 @@ function pruneChildren(inv: Inventory): void {
 }
 
 export async function collectLvmGarbage(sr: LvmSr, meta: SrMetadata, o: LvmGcOptions = {}): Promise<LvmGcReport> {
-  const report: LvmGcReport = { removed: [], coalesced: [], leafCoalesced: [], errors: [] };
+  const report = emptyGcReport<Inventory>();
   const log = o.log ?? (() => undefined);
   const failed = new Set<string>();
-  const busy = (n: VdiNode): boolean => holdersOf(sr.uuid, n.lvName).length > 0 || meta.journals().some((j) => JSON.stringify(j).includes(n.uuid));
+  const busy = (n: VdiNode): boolean => holdersOf(sr.uuid, n.lvName).length > 0 || meta.journalNames(n.uuid);
   const opts: LvmGcOptions = meta.writable ? o : { ...o, coalesce: false };
   if (!meta.writable && o.coalesce !== false) log(`GC: MGT of SR ${sr.uuid} is in another driver's encoding; merges cannot be journalled, so only garbage is removed`);
   let inv = o.initial ?? (await readInventory(sr));
   let fresh = o.initial === undefined;
   pruneChildren(inv);
   for (let actions = 0; actions < (o.maxActions ?? 1000); ) {
-    const next = plan(inv, busy, failed, opts);
+    const next = nextGcStep(inv.vdis, { busy, failed, coalesce: opts.coalesce, leafCoalesce: opts.leafCoalesce, canMerge: mergeable });
     if (next === null) {
       if (fresh) report.finalInventory = inv;
       break;

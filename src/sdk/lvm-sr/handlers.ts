@@ -36,7 +36,8 @@ import { allHeld, clearRefcounts, holdersOf } from './refcount.js';
 import { recoverSnapshot, snapshotLv } from './snapshot.js';
 import { ALLOCATION_KEY, allocationForCreate, allocationOf, deflate, inflate, newLvSize, recoverProvision, shrinkBack } from './provisioning.js';
 import { clearDeflateMark, deflateMarked, markDeflate } from './provision-marks.js';
-import { collectLvmGarbage, gcChanged, recoverGcJournal } from './gc.js';
+import { gcChanged } from '../gc/chain-plan.js';
+import { collectLvmGarbage, recoverGcJournal } from './gc.js';
 import { recordAttachedDevices } from './attached-devices.js';
 import * as vhdUtil from '../tools/vhd-util.js';
 import * as qemuImg from '../tools/qemu-img.js';
@@ -576,7 +577,7 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
       const uuid = vdiName(req);
       const { sr, inv, meta } = await openSr(req, ctx, { recover: false });
       const node = requireNode(inv, sr, uuid);
-      if (meta.journals().some((j) => JSON.stringify(j).includes(uuid))) {
+      if (meta.journalNames(uuid)) {
         throw new SRError('VDIUnavailable', `VDI ${uuid}: an interrupted operation is recorded for it; run sr-scan to finish it first`);
       }
       if (node.hidden && req.writable) throw new SRError('VDIUnavailable', `VDI ${uuid} is a read-only base copy; attach it read-only`);
@@ -710,7 +711,7 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
     const { sr, inv, meta } = await openSr(req, ctx, { requireAttached: false, recover: false });
     const node = inv.vdis.get(uuid);
     if (node !== undefined && !attachedHere(sr, node)) {
-      if (meta.journals().some((j) => JSON.stringify(j).includes(uuid))) {
+      if (meta.journalNames(uuid)) {
         ctx.log.error(`vdi_detach: VDI ${uuid} not deflated: an interrupted operation is recorded for it (sr-scan finishes it)`);
         return;
       }

@@ -44,6 +44,11 @@ export class SrMetadata {
     return this.content.journals;
   }
 
+  /** Whether an operation in flight names VDI `uuid` in any role (source, base, parent, child...). */
+  journalNames(uuid: string): boolean {
+    return this.content.journals.some((j) => JSON.stringify(j).includes(uuid));
+  }
+
   /** Record (or replace) the journal of an operation in flight; refuses when MGT cannot be written. */
   putJournal(j: Journal): void {
     if (!this.writable) throw new SRError('MetadataError', `SR ${this.sr.uuid}: the MGT volume is in another driver's encoding, so this operation cannot be journalled; refusing it`);
