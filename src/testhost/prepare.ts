@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { PACKAGE_ROOT } from '../sdk/env.js';
 import {
-  KERNEL_META_PACKAGE,
   aptListsStamp,
   candidateVersion,
   debField,

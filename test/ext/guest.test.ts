@@ -12,7 +12,7 @@ import { readRange, writeRange } from '../../src/sdk/formats/index.js';
 import { pvsArgv, vgsArgv } from '../../src/sdk/tools/lvm.js';
 import { recordToolCalls } from '../../src/sdk/tools/run.js';
 import { describeInTestHost } from '../../src/testhost/vitest.js';
-import { assertBuilt, createVdi, imageOf, MiB, ok, pattern, scratch, smConfig, smctl, srRecord, vdiRecord, type Scratch } from '../file-sr/helpers.js';
+import { assertBuilt, createVdi, imageOf, MiB, ok, pattern, scratch, smConfig, srRecord, vdiRecord, type Scratch } from '../file-sr/helpers.js';
 import { inMountedSr, loopDevice, type Loop } from './helpers.js';
 
 const ctx = {} as HandlerContext;

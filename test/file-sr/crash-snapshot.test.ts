@@ -5,11 +5,10 @@
 // (DB and directory agree, no temporary files or journals), and the VDI can be
 // snapshotted again.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readdirSync } from 'node:fs';
 import type { ImageFormat } from '../../src/driver-info.js';
 import { FIST_POINTS } from '../../src/sdk/file-sr/fist.js';
 import {
-  assertBuilt, crash, createSr, createVdi, MiB, ok, pattern, readVdi, scratch, smConfig, vdiRecord, vdisOfSr,
+  assertBuilt, crash, createSr, createVdi, MiB, ok, pattern, readVdi, scratch, vdisOfSr,
   writeVdi, expectConsistent, type Scratch,
 } from './helpers.js';
 

@@ -78,7 +78,6 @@ function check(name: string, argvs: string[][]): void {
 }
 
 let next = 0;
-const gen = () => U(++next);
 
 describe('golden argv of the file SR', () => {
   it.each(['vhd', 'qcow2', 'raw'] as const)('vdi_create + snapshot (double) + resize of a %s VDI', async (format) => {

@@ -9,22 +9,20 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DRIVER_INFO } from '../../drivers/lvm/info.js';
-import { vhdUtilPath } from '../../src/sdk/env.js';
 import { collectLvmGarbage } from '../../src/sdk/lvm-sr/gc.js';
 import { lvmSrHandlers } from '../../src/sdk/lvm-sr/handlers.js';
 import { readInventory } from '../../src/sdk/lvm-sr/inventory.js';
 import { openMetadata } from '../../src/sdk/lvm-sr/metadata.js';
 import { openLvmSr } from '../../src/sdk/lvm-sr/sr.js';
 import { deviceMapperAvailable } from '../../src/sdk/tools/lvm.js';
-import { recordToolCalls } from '../../src/sdk/tools/run.js';
 import { scratch } from '../file-sr/helpers.js';
 import { loopDevice } from '../ext/helpers.js';
 import { useProcessEnv } from './helpers.js';
 import { byUuid, startXapi } from './xapi.js';
+import { argvNormaliser, recordSteps, type GoldenCase } from './golden.js';
 
 vi.setConfig({ testTimeout: 400_000 });
 
-interface GoldenCase { name: string; argv: string[][] }
 const SR = '6c1d2e3f-4a5b-4c6d-8e7f-a0b1c2d3e4f5';
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'golden-argv-gc.yaml');
 const MiB = 1024 * 1024;
@@ -49,21 +47,7 @@ describe('lvm GC: golden argv', () => {
     cleanups.push(() => f.close());
     const h = lvmSrHandlers(DRIVER_INFO);
     const base = { sr_uuid: SR, sr_ref: f.srRef, device_config: { device: dev }, host_ref: 'OpaqueRef:h', args: [], raw: {}, session_ref: 'OpaqueRef:s' };
-    const seen = new Map<string, string>();
-    const norm = (argv: string[]) =>
-      argv.map((a, i) =>
-        ['--offset', '--sizelimit'].includes(argv[i - 1] ?? '')
-          ? '<N>'
-          : a
-              .replaceAll(vhdUtilPath(), '<VHD_UTIL>')
-              .replaceAll(dev, '<DEV>')
-              .replaceAll(SR, '<SR>')
-              .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, (u) => {
-                if (!seen.has(u)) seen.set(u, `<U${seen.size + 1}>`);
-                return seen.get(u)!;
-              })
-              .replace(/^\/dev\/loop\d+$/, '<LOOP>'),
-      );
+    const norm = argvNormaliser(dev, SR);
     const create = (u: string, format: string) => ({ ...base, command: 'vdi_create', vdi_uuid: u, vdi_sm_config: { 'image-format': format }, size: 8 * MiB, name_label: format, name_description: '', metadata_of_pool: '', is_a_snapshot: false, snapshot_time: '', snapshot_of: '', read_only: false });
     const vdiReq = (command: string, u: string, extra: object = {}) => ({ ...base, command, vdi_uuid: u, vdi_location: u, vdi_ref: byUuid(f, u)?.[0] ?? '', ...extra });
     const snapshot = async (u: string) => ((await h.vdi_snapshot!(vdiReq('vdi_snapshot', u, { driver_params: {} }) as never, f.ctx)) as { uuid: string }).uuid;
@@ -93,16 +77,7 @@ describe('lvm GC: golden argv', () => {
         expect(r.leafCoalesced.map((x) => x.leaf).sort()).toEqual(Object.values(V).sort());
       }],
     ];
-    const actual: GoldenCase[] = [];
-    for (const [name, run] of steps) {
-      const rec = recordToolCalls();
-      try {
-        await run();
-      } finally {
-        rec.stop();
-      }
-      actual.push({ name, argv: rec.argvs().map(norm) });
-    }
+    const actual = await recordSteps(steps, norm);
     if (process.env['LVM_GOLDEN_WRITE'] === '1') {
       const yaml = [
         '# Golden command lines of GC on the lvm driver (test/lvm/gc-golden.test.ts), no device-mapper.',

@@ -8,19 +8,11 @@ import { readRange, writeRange } from '../../src/sdk/formats/index.js';
 import * as qemuImg from '../../src/sdk/tools/qemu-img.js';
 import * as vhdUtil from '../../src/sdk/tools/vhd-util.js';
 import { MiB, ok, pattern, ROOT, smConfig, vdiRecord } from '../file-sr/helpers.js';
-import type { LvmScratch } from './helpers.js';
+import { attach, type LvmScratch } from './helpers.js';
 
 export const A = pattern(0x5a, MiB);
 export const B = pattern(0xa5, MiB);
-export const lvPath = (sr: string, lv: string): string => `/dev/VG_XenStorage-${sr}/${lv}`;
 export const LV_PREFIX: Record<ImageFormat, string> = { vhd: 'VHD-', qcow2: 'QCOW2-', raw: 'LV-' };
-
-export async function attach(s: LvmScratch, uuid: string): Promise<string> {
-  const out = await ok(s, ['vdi-attach', `uuid=${uuid}`]);
-  const m = /params \( RO\)\s*: (\S+)/.exec(out);
-  if (!m) throw new Error(`no params in ${out}`);
-  return m[1]!;
-}
 
 export async function detach(s: LvmScratch, uuid: string): Promise<void> {
   await ok(s, ['vdi-detach', `uuid=${uuid}`]);

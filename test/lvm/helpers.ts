@@ -65,6 +65,23 @@ export async function lvNames(s: LvmScratch, sr: string): Promise<string[]> {
   return (await lvsOf(s, sr)).map((l) => l.lvName).sort();
 }
 
+/** The size `lvs` reports for LV `lv` of SR `sr`. */
+export async function lvSize(s: LvmScratch, sr: string, lv: string): Promise<number> {
+  const rec = (await lvsOf(s, sr)).find((l) => l.lvName === lv);
+  if (rec === undefined) throw new Error(`no LV ${lv}`);
+  return rec.lvSize;
+}
+
+export const lvPath = (sr: string, lv: string): string => `/dev/VG_XenStorage-${sr}/${lv}`;
+
+/** vdi-attach (smctl's default mode is RW); returns the data path the driver reported. */
+export async function attach(s: LvmScratch, uuid: string, mode?: 'RW' | 'RO'): Promise<string> {
+  const out = await ok(s, ['vdi-attach', `uuid=${uuid}`, ...(mode === undefined ? [] : [`mode=${mode}`])]);
+  const m = /params \( RO\)\s*: (\S+)/.exec(out);
+  if (!m) throw new Error(`no params in ${out}`);
+  return m[1]!;
+}
+
 function readlinkSafe(p: string): string {
   try {
     return readlinkSync(p);

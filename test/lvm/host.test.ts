@@ -14,7 +14,7 @@ import { readQcow2Header } from '../../src/sdk/formats/qcow2-header.js';
 import { measure } from '../../src/sdk/tools/qemu-img.js';
 import { pvs } from '../../src/sdk/tools/lvm.js';
 import { assertBuilt, MiB, ok, pattern, smConfig, smctl, srRecord, vdiRecord, vdisOfSr } from '../file-sr/helpers.js';
-import { createLvmSr, deviceOf, lvNames, lvsOf, lvmScratch, type LvmScratch } from './helpers.js';
+import { attach, createLvmSr, deviceOf, lvNames, lvPath, lvsOf, lvmScratch, type LvmScratch } from './helpers.js';
 
 // Each case runs a dozen smctl → LVMSR round trips with real LVM; on a loaded 2-core host
 // that takes well over vitest's default 120 s.
@@ -35,16 +35,6 @@ async function scr(mibs?: number[]): Promise<LvmScratch> {
 async function vdi(s: LvmScratch, sr: string, format: string, size = '20MiB', label = `${format}-disk`): Promise<string> {
   return ok(s, ['vdi-create', `sr-uuid=${sr}`, `virtual-size=${size}`, `name-label=${label}`, `sm-config:image-format=${format}`]);
 }
-
-/** vdi-attach; returns the data path the driver reported. */
-async function attach(s: LvmScratch, uuid: string): Promise<string> {
-  const out = await ok(s, ['vdi-attach', `uuid=${uuid}`]);
-  const m = /params \( RO\)\s*: (\S+)/.exec(out);
-  if (!m) throw new Error(`no params in ${out}`);
-  return m[1]!;
-}
-
-const lvPath = (sr: string, lv: string) => `/dev/VG_XenStorage-${sr}/${lv}`;
 
 describe('lvm: SR commands', () => {
   it('sr-create lays out VG_XenStorage-<sr> with a 4 MiB MGT volume; probe lists it; destroy removes VG and PV', async () => {

@@ -16,10 +16,10 @@ import { thickVhdLvSize } from '../../src/sdk/formats/lv-size.js';
 import { lvmSrHandlers } from '../../src/sdk/lvm-sr/handlers.js';
 import type { RequestMap } from '../../src/sdk/protocol/requests.js';
 import { deviceMapperAvailable, lvs, pvs, scopeArgs } from '../../src/sdk/tools/lvm.js';
-import { recordToolCalls } from '../../src/sdk/tools/run.js';
 import { scratch } from '../file-sr/helpers.js';
 import { loopDevice, type Loop } from '../ext/helpers.js';
 import { byUuid, startXapi } from './xapi.js';
+import { argvNormaliser, recordSteps, type GoldenCase } from './golden.js';
 
 const MiB = 1024 * 1024;
 const SR = '3c1f9d2a-5b6e-4c7d-8e9f-0a1b2c3d4e5f';
@@ -127,27 +127,6 @@ async function lvmBytes(dev: string, lv: string): Promise<Buffer> {
 
 // ---------------------------------------------------------------- golden argv
 
-interface GoldenCase { name: string; argv: string[][] }
-
-/** Replace this run's device, SR and uuids by stable placeholders, in order of first appearance. */
-function normaliser(dev: string) {
-  const seen = new Map<string, string>();
-  return (argv: string[]): string[] =>
-    argv.map((a, i) =>
-      i === 0 && a === vhdUtilPath()
-        ? '<VHD_UTIL>'
-        : ['--offset', '--sizelimit'].includes(argv[i - 1] ?? '')
-          ? '<N>'
-          : a
-              .replaceAll(dev, '<DEV>')
-              .replaceAll(SR, '<SR>')
-              .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, (u) => {
-                if (!seen.has(u)) seen.set(u, `<U${seen.size + 1}>`);
-                return seen.get(u)!;
-              })
-              .replace(/^\/dev\/loop\d+$/, '<LOOP>'),
-    );
-}
 
 describe('lvm: golden argv of every command the driver runs', () => {
   // The fixture is the no-device-mapper command set (LVM --driverloaded n, LVs reached
@@ -159,7 +138,7 @@ describe('lvm: golden argv of every command the driver runs', () => {
     cleanups.push(() => f.close());
     const h = lvmSrHandlers(DRIVER_INFO);
     const base = { sr_uuid: SR, sr_ref: f.srRef, device_config: { device: dev }, host_ref: 'OpaqueRef:h', args: [], raw: {}, session_ref: 'OpaqueRef:s' };
-    const norm = normaliser(dev);
+    const norm = argvNormaliser(dev, SR);
     const V = { vhd: 'aaaaaaaa-0000-4000-8000-000000000001', qcow2: 'aaaaaaaa-0000-4000-8000-000000000002', raw: 'aaaaaaaa-0000-4000-8000-000000000003' };
     const create = (u: string, format: string) => ({ ...base, command: 'vdi_create', vdi_uuid: u, vdi_sm_config: { 'image-format': format }, size: 20 * MiB, name_label: format, name_description: '', metadata_of_pool: '', is_a_snapshot: false, snapshot_time: '', snapshot_of: '', read_only: false });
     const vdiReq = (command: string, u: string, extra: object = {}) => ({ ...base, command, vdi_uuid: u, vdi_location: u, vdi_ref: byUuid(f, u)?.[0] ?? '', ...extra });
@@ -179,16 +158,7 @@ describe('lvm: golden argv of every command the driver runs', () => {
       ['sr_scan', () => h.sr_scan!({ ...base, command: 'sr_scan' } as never, f.ctx)],
       ['vdi_delete raw', () => h.vdi_delete!(vdiReq('vdi_delete', V.raw) as never, f.ctx)],
     ];
-    const actual: GoldenCase[] = [];
-    for (const [name, run] of steps) {
-      const rec = recordToolCalls();
-      try {
-        await run();
-      } finally {
-        rec.stop();
-      }
-      actual.push({ name, argv: rec.argvs().map(norm) });
-    }
+    const actual = await recordSteps(steps, norm);
     if (process.env['LVM_GOLDEN_WRITE'] === '1') writeFileSync(join(import.meta.dirname, 'fixtures', 'golden-argv.actual.json'), JSON.stringify(actual, null, 1));
     expect(actual).toEqual(golden);
   });

@@ -9,7 +9,7 @@ import { thickVhdLvSize } from '../../src/sdk/formats/lv-size.js';
 import { readRange, writeRange } from '../../src/sdk/formats/index.js';
 import { vhdUtilPath } from '../../src/sdk/env.js';
 import { assertBuilt, MiB, ok, pattern, smConfig, smctl, vdiRecord } from '../file-sr/helpers.js';
-import { createLvmSr, lvsOf, lvmScratch, type LvmScratch } from './helpers.js';
+import { attach, createLvmSr, lvSize, lvsOf, lvmScratch, type LvmScratch } from './helpers.js';
 
 vi.setConfig({ testTimeout: 400_000 });
 
@@ -23,19 +23,6 @@ async function scr(): Promise<LvmScratch> {
   const s = await lvmScratch();
   cleanups.push(s.cleanup);
   return s;
-}
-
-async function attach(s: LvmScratch, uuid: string, mode: 'RW' | 'RO' = 'RW'): Promise<string> {
-  const out = await ok(s, ['vdi-attach', `uuid=${uuid}`, `mode=${mode}`]);
-  const m = /params \( RO\)\s*: (\S+)/.exec(out);
-  if (!m) throw new Error(`no params in ${out}`);
-  return m[1]!;
-}
-
-async function lvSize(s: LvmScratch, sr: string, lv: string): Promise<number> {
-  const rec = (await lvsOf(s, sr)).find((l) => l.lvName === lv);
-  if (rec === undefined) throw new Error(`no LV ${lv}`);
-  return rec.lvSize;
 }
 
 async function crashed(s: LvmScratch, args: string[], point: string): Promise<void> {

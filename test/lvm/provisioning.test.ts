@@ -10,17 +10,17 @@ import { parse } from 'yaml';
 import { DRIVER_INFO } from '../../drivers/lvm/info.js';
 import { lvmSrHandlers } from '../../src/sdk/lvm-sr/handlers.js';
 import { deviceMapperAvailable } from '../../src/sdk/tools/lvm.js';
-import { recordToolCalls } from '../../src/sdk/tools/run.js';
 import { loopDevice } from '../ext/helpers.js';
 import { scratch } from '../file-sr/helpers.js';
 import { byUuid, startXapi } from './xapi.js';
+import { argvNormaliser, recordSteps, type GoldenCase } from './golden.js';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { emptyVhdLvSize, thickVhdLvSize } from '../../src/sdk/formats/lv-size.js';
 import { readRange, writeRange } from '../../src/sdk/formats/index.js';
 import { vhdUtilPath } from '../../src/sdk/env.js';
 import { measure } from '../../src/sdk/tools/qemu-img.js';
 import { assertBuilt, MiB, ok, pattern, smConfig, smctl, srRecord, vdiRecord } from '../file-sr/helpers.js';
-import { createLvmSr, lvsOf, lvmScratch, useProcessEnv, type LvmScratch } from './helpers.js';
+import { attach, createLvmSr, lvPath, lvSize, lvmScratch, useProcessEnv, type LvmScratch } from './helpers.js';
 
 vi.setConfig({ testTimeout: 400_000 });
 
@@ -42,21 +42,6 @@ async function scr(mibs?: number[]): Promise<LvmScratch> {
 async function vdi(s: LvmScratch, sr: string, format: string, size = '20MiB'): Promise<string> {
   return ok(s, ['vdi-create', `sr-uuid=${sr}`, `virtual-size=${size}`, `name-label=${format}-disk`, `sm-config:image-format=${format}`]);
 }
-
-async function attach(s: LvmScratch, uuid: string, mode: 'RW' | 'RO' = 'RW'): Promise<string> {
-  const out = await ok(s, ['vdi-attach', `uuid=${uuid}`, `mode=${mode}`]);
-  const m = /params \( RO\)\s*: (\S+)/.exec(out);
-  if (!m) throw new Error(`no params in ${out}`);
-  return m[1]!;
-}
-
-async function lvSize(s: LvmScratch, sr: string, lv: string): Promise<number> {
-  const rec = (await lvsOf(s, sr)).find((l) => l.lvName === lv);
-  if (rec === undefined) throw new Error(`no LV ${lv}`);
-  return rec.lvSize;
-}
-
-const lvPath = (sr: string, lv: string): string => `/dev/VG_XenStorage-${sr}/${lv}`;
 
 /** `vhd-util check` / `qemu-img check` on the image, through an RO attach. */
 async function checkImage(s: LvmScratch, sr: string, uuid: string, format: 'vhd' | 'qcow2'): Promise<void> {
@@ -245,29 +230,8 @@ describe('lvm provisioning: thick SR', () => {
 
 // ---------------------------------------------------------------- golden argv
 
-interface GoldenCase { name: string; argv: string[][] }
 const GOLDEN = join(import.meta.dirname, 'fixtures', 'golden-argv-provisioning.yaml');
 const SR = '7d1f9d2a-5b6e-4c7d-8e9f-0a1b2c3d4e5f';
-
-/** This run's device, SR, uuids and loop devices as stable placeholders (as test/lvm/layout.test.ts). */
-function normaliser(dev: string) {
-  const seen = new Map<string, string>();
-  return (argv: string[]): string[] =>
-    argv.map((a, i) =>
-      i === 0 && a === vhdUtilPath()
-        ? '<VHD_UTIL>'
-        : ['--offset', '--sizelimit'].includes(argv[i - 1] ?? '')
-          ? '<N>'
-          : a
-              .replaceAll(dev, '<DEV>')
-              .replaceAll(SR, '<SR>')
-              .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, (u) => {
-                if (!seen.has(u)) seen.set(u, `<U${seen.size + 1}>`);
-                return seen.get(u)!;
-              })
-              .replace(/^\/dev\/loop\d+$/, '<LOOP>'),
-    );
-}
 
 describe('lvm provisioning: golden argv (thin SR: create, inflate on attach, deflate on detach)', () => {
   it.skipIf(deviceMapperAvailable())('matches test/lvm/fixtures/golden-argv-provisioning.yaml (this host has no device-mapper)', async () => {
@@ -282,7 +246,7 @@ describe('lvm provisioning: golden argv (thin SR: create, inflate on attach, def
     cleanups.push(() => f.close());
     const h = lvmSrHandlers(DRIVER_INFO);
     const base = { sr_uuid: SR, sr_ref: f.srRef, device_config: { device: dev, allocation: 'thin' }, host_ref: 'OpaqueRef:h', args: [], raw: {}, session_ref: 'OpaqueRef:s' };
-    const norm = normaliser(dev);
+    const norm = argvNormaliser(dev, SR);
     const V = { vhd: 'bbbbbbbb-0000-4000-8000-000000000001', qcow2: 'bbbbbbbb-0000-4000-8000-000000000002' };
     const create = (u: string, format: string) => ({ ...base, command: 'vdi_create', vdi_uuid: u, vdi_sm_config: { 'image-format': format }, size: 20 * MiB, name_label: format, name_description: '', metadata_of_pool: '', is_a_snapshot: false, snapshot_time: '', snapshot_of: '', read_only: false });
     const vdiReq = (command: string, u: string, extra: object = {}) => ({ ...base, command, vdi_uuid: u, vdi_location: u, vdi_ref: byUuid(f, u)?.[0] ?? '', ...extra });
@@ -298,16 +262,7 @@ describe('lvm provisioning: golden argv (thin SR: create, inflate on attach, def
       ['vdi_attach qcow2 RO (no inflate)', () => h.vdi_attach!(vdiReq('vdi_attach', V.qcow2, { writable: false }) as never, f.ctx)],
       ['vdi_detach qcow2 (not marked: nothing to deflate)', () => h.vdi_detach!(vdiReq('vdi_detach', V.qcow2) as never, f.ctx)],
     ];
-    const actual: GoldenCase[] = [];
-    for (const [name, run] of steps) {
-      const rec = recordToolCalls();
-      try {
-        await run();
-      } finally {
-        rec.stop();
-      }
-      actual.push({ name, argv: rec.argvs().map(norm) });
-    }
+    const actual = await recordSteps(steps, norm);
     if (process.env['LVM_GOLDEN_WRITE'] === '1') writeFileSync(GOLDEN.replace(/\.yaml$/, '.actual.json'), JSON.stringify(actual, null, 1));
     expect(actual).toEqual(parse(readFileSync(GOLDEN, 'utf8')) as GoldenCase[]);
   });

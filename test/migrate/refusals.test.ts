@@ -8,7 +8,6 @@ import { Toolstack } from '../../src/toolstack/toolstack.js';
 import { assertBuilt } from '../toolstack/helpers.js';
 import { filledVdi, host, type Host, listing, vdiUuids } from './helpers.js';
 
-const GiB = 1024 ** 3;
 let h: Host;
 let A: string;
 let B: string;
