@@ -152,6 +152,67 @@ describe('lvm provisioning: thin SR', () => {
     expect(await lvSize(s, sr, `LV-${r}`)).toBe(12 * MiB);
   });
 
+  it('vdi-resize on a thin SR keeps the LV deflated (VHD: as it was; qcow2: room for a grown L1 table) beyond the VG, data intact; RW attach then inflates to the new thick size, or fails with LVMProvisionAttach when the VG is short', async () => {
+    const s = await scr();
+    const sr = await createLvmSr(s, undefined, ['sm-config:allocation=thin']);
+    const vgBytes = Number(srRecord(s, sr)['physical_size']);
+    const big = 100 * 1024 * MiB;
+    // qcow2 first, alone: if its LV grows, the extension is contiguous (docs/lvm.md).
+    const q = await vdi(s, sr, 'qcow2');
+    const pq = await attach(s, q);
+    await writeRange({ path: pq, format: 'qcow2' }, 3 * MiB, pattern(0x47, 4 * MiB));
+    await ok(s, ['vdi-detach', `uuid=${q}`]);
+    const qBefore = await lvSize(s, sr, `QCOW2-${q}`);
+    await ok(s, ['vdi-resize', `uuid=${q}`, `disk-size=${big}`]);
+    const qAfter = await lvSize(s, sr, `QCOW2-${q}`);
+    expect(qAfter).toBeLessThanOrEqual(qBefore + EXTENT);
+    expect(Number(vdiRecord(s, q)!['virtual_size'])).toBe(big);
+    expect(Number(vdiRecord(s, q)!['physical_utilisation'])).toBe(qAfter);
+    await checkImage(s, sr, q, 'qcow2');
+    const ro = await attach(s, q, 'RO');
+    expect(qAfter).toBeGreaterThanOrEqual(await qcow2End(ro));
+    const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', '-f', 'qcow2', ro])).stdout) as { 'virtual-size': number };
+    expect(info['virtual-size']).toBe(big);
+    expect((await readRange({ path: ro, format: 'qcow2' }, 3 * MiB, 4 * MiB)).equals(pattern(0x47, 4 * MiB))).toBe(true);
+    await ok(s, ['vdi-detach', `uuid=${q}`]);
+    // Over-provisioned: the SR's virtual allocation is beyond its size; a RW attach cannot inflate.
+    await ok(s, ['sr-scan', `uuid=${sr}`]);
+    expect(Number(srRecord(s, sr)['virtual_allocation'])).toBeGreaterThan(vgBytes);
+    const refused = await smctl(s, ['vdi-attach', `uuid=${q}`, 'mode=RW']);
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stderr).toMatch(/LVMProvisionAttach/);
+    expect(refused.stderr).toMatch(new RegExp(`QCOW2-${q}`));
+    expect(await lvSize(s, sr, `QCOW2-${q}`), 'a refused inflate leaves the LV as it was').toBe(qAfter);
+    await checkImage(s, sr, q, 'qcow2');
+    // VHD: the BAT is preallocated for 2 TiB; only header and footer change.
+    const v = await vdi(s, sr, 'vhd');
+    const pv = await attach(s, v);
+    await writeRange({ path: pv, format: 'vhd' }, 12 * MiB, pattern(0x58, 4 * MiB));
+    await ok(s, ['vdi-detach', `uuid=${v}`]);
+    const vBefore = await lvSize(s, sr, `VHD-${v}`);
+    await ok(s, ['vdi-resize', `uuid=${v}`, `disk-size=${big}`]);
+    expect(await lvSize(s, sr, `VHD-${v}`)).toBe(vBefore);
+    expect(Number(vdiRecord(s, v)!['virtual_size'])).toBe(big);
+    await checkImage(s, sr, v, 'vhd');
+    const rv = await attach(s, v, 'RO');
+    expect(Number((await execa(vhdUtilPath(), ['query', '-v', '-n', rv])).stdout.trim())).toBe(big / MiB);
+    expect((await readRange({ path: rv, format: 'vhd' }, 12 * MiB, 4 * MiB)).equals(pattern(0x58, 4 * MiB))).toBe(true);
+    await ok(s, ['vdi-detach', `uuid=${v}`]);
+    // Grown within the VG: the next RW attach inflates to the new thick size; writable at the new end.
+    await ok(s, ['vdi-destroy', `uuid=${v}`]);
+    const w = await vdi(s, sr, 'vhd');
+    await ok(s, ['vdi-resize', `uuid=${w}`, `disk-size=${48 * MiB}`]);
+    expect(await lvSize(s, sr, `VHD-${w}`)).toBe(emptyVhdLvSize());
+    const pw = await attach(s, w);
+    expect(await lvSize(s, sr, `VHD-${w}`)).toBe(thickVhdLvSize(48 * MiB));
+    await writeRange({ path: pw, format: 'vhd' }, 46 * MiB, pattern(0x77, 2 * MiB));
+    await ok(s, ['vdi-detach', `uuid=${w}`]);
+    const rw = await attach(s, w, 'RO');
+    expect((await readRange({ path: rw, format: 'vhd' }, 46 * MiB, 2 * MiB)).equals(pattern(0x77, 2 * MiB))).toBe(true);
+    await ok(s, ['vdi-detach', `uuid=${w}`]);
+    await checkImage(s, sr, w, 'vhd');
+  });
+
   it('snapshot on a thin SR: base deflated, both leaves thin; the clone inflates on attach and reads the base data', async () => {
     const s = await scr();
     const sr = await createLvmSr(s, undefined, ['sm-config:allocation=thin']);
@@ -233,7 +294,7 @@ describe('lvm provisioning: thick SR', () => {
 const GOLDEN = join(import.meta.dirname, 'fixtures', 'golden-argv-provisioning.yaml');
 const SR = '7d1f9d2a-5b6e-4c7d-8e9f-0a1b2c3d4e5f';
 
-describe('lvm provisioning: golden argv (thin SR: create, inflate on attach, deflate on detach)', () => {
+describe('lvm provisioning: golden argv (thin SR: create, inflate on attach, deflate on detach, resize)', () => {
   it.skipIf(deviceMapperAvailable())('matches test/lvm/fixtures/golden-argv-provisioning.yaml (this host has no device-mapper)', async () => {
     const loop = await loopDevice(160);
     cleanups.push(loop.cleanup);
@@ -261,6 +322,8 @@ describe('lvm provisioning: golden argv (thin SR: create, inflate on attach, def
       ['vdi_detach qcow2 (deflate)', () => h.vdi_detach!(vdiReq('vdi_detach', V.qcow2) as never, f.ctx)],
       ['vdi_attach qcow2 RO (no inflate)', () => h.vdi_attach!(vdiReq('vdi_attach', V.qcow2, { writable: false }) as never, f.ctx)],
       ['vdi_detach qcow2 (not marked: nothing to deflate)', () => h.vdi_detach!(vdiReq('vdi_detach', V.qcow2) as never, f.ctx)],
+      ['vdi_resize qcow2 (thin: room past image-end-offset for the L1 table)', () => h.vdi_resize!(vdiReq('vdi_resize', V.qcow2, { new_size: 64 * MiB }) as never, f.ctx)],
+      ['vdi_resize vhd (thin: the LV kept)', () => h.vdi_resize!(vdiReq('vdi_resize', V.vhd, { new_size: 64 * MiB }) as never, f.ctx)],
     ];
     const actual = await recordSteps(steps, norm);
     if (process.env['LVM_GOLDEN_WRITE'] === '1') writeFileSync(GOLDEN.replace(/\.yaml$/, '.actual.json'), JSON.stringify(actual, null, 1));

@@ -34,7 +34,7 @@ import type { ResizeJournal, VdiMeta } from './mgt.js';
 import { checkUuid, lvDevicePath, lvNameOf, MGT_LV, parseLvName, srUuidOfVg, VDI_TYPE, VG_PREFIX } from './naming.js';
 import { allHeld, clearRefcounts, holdersOf } from './refcount.js';
 import { recoverSnapshot, snapshotLv } from './snapshot.js';
-import { ALLOCATION_KEY, allocationForCreate, allocationOf, deflate, inflate, newLvSize, recoverProvision, shrinkBack } from './provisioning.js';
+import { ALLOCATION_KEY, allocationForCreate, allocationOf, deflate, inflate, newLvSize, recoverProvision, resizedLvSize, shrinkBack } from './provisioning.js';
 import { clearDeflateMark, deflateMarked, markDeflate } from './provision-marks.js';
 import { gcChanged } from '../gc/chain-plan.js';
 import { collectLvmGarbage, recoverGcJournal } from './gc.js';
@@ -542,7 +542,8 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
       const to = roundVirtualSize(node.format, req.new_size);
       if (to < node.virtualSize) throw new SRError('VDISize', `shrinking not allowed: VDI ${uuid} is ${node.virtualSize} bytes, asked for ${req.new_size}`);
       if (to > node.virtualSize) {
-        const lvSize = await lvSizeFor(node.format, to);
+        const reach = node.format === 'qcow2' ? chainOf(inv, uuid).map((n) => n.lvName) : [node.lvName];
+        const lvSize = await resizedLvSize(sr, node, to, allocationOf(meta), reach);
         const j: ResizeJournal = { op: 'resize', vdi: uuid, format: node.format, fromLvSize: node.lvSize, fromVirtual: node.virtualSize, to };
         meta.putJournal(j);
         fistPoint('lvm-resize-journal');

@@ -9,7 +9,10 @@
 //     hidden base of every snapshot/clone): the LV shrunk to what the image
 //     occupies — VHD: `vhd-util query -s` (end of the last block + footer),
 //     footer moved there with `vhd-util modify -s`; qcow2: `qemu-img check`'s
-//     image-end-offset — in whole 4 MiB extents, then lvreduce.
+//     image-end-offset — in whole 4 MiB extents, then lvreduce;
+//   * vdi_resize on a thin SR keeps the LV deflated (VHD: as it is; qcow2: room
+//     for a grown L1 table), so virtual allocation may exceed the VG; the next
+//     RW attach inflates to the new thick size or fails with LVMProvisionAttach.
 // Raw LVs are always full size.
 //
 // Crash safety: each inflate/deflate is journalled in MGT as {from, to}. The
@@ -156,15 +159,45 @@ export async function inflate(sr: LvmSr, meta: SrMetadata, t: ProvisionTarget, t
   meta.dropJournal(j);
 }
 
+async function qcow2ImageEnd(path: string): Promise<number> {
+  const c = await qemuImg.check({ path, format: 'qcow2' });
+  if (c.imageEndOffset === undefined) throw new Error(`qemu-img check of ${path} reported no image-end-offset`);
+  return c.imageEndOffset;
+}
+
 /** The LV size the image at `path` needs as it stands: its physical utilisation in whole extents. */
 export async function usedLvSize(format: ImageFormat, path: string): Promise<number> {
   if (format === 'vhd') {
     const q = await vhdUtil.query({ path, fields: ['physicalSize'] });
     return deflatedVhdLvSize(q.physicalSize!);
   }
-  const c = await qemuImg.check({ path, format: 'qcow2' });
-  if (c.imageEndOffset === undefined) throw new Error(`qemu-img check of ${path} reported no image-end-offset`);
-  return roundUp(LVM_SIZE_INCREMENT, c.imageEndOffset);
+  return roundUp(LVM_SIZE_INCREMENT, await qcow2ImageEnd(path));
+}
+
+/**
+ * What `qemu-img resize` of a qcow2 to `virtualSize` may append at the image's
+ * end: a new L1 table (qemu writes the grown table to fresh clusters, then frees
+ * the old one) plus a refcount block and a grown refcount table for them.
+ */
+export function qcow2GrowRoom(virtualSize: number): number {
+  const C = QCOW2_CLUSTER_SIZE;
+  const l1Bytes = Math.ceil(virtualSize / (C * (C / 8))) * 8;
+  return roundUp(C, l1Bytes) + 3 * C;
+}
+
+/**
+ * LV size of a detached VDI grown to `virtualSize`. Thick SRs (and raw): the
+ * thick size. Thin SRs keep the LV deflated, as LVHD does; the next RW attach
+ * inflates it to the new thick size. A VHD needs no room (its BAT is
+ * preallocated for 2 TiB: only header and footer change); a qcow2 needs room
+ * past its image-end-offset for a bigger L1 table. `chainLvs` as for deflate.
+ */
+export async function resizedLvSize(sr: LvmSr, t: ProvisionTarget, virtualSize: number, allocation: Allocation, chainLvs: readonly string[] = [t.lvName]): Promise<number> {
+  if (allocation === 'thick' || t.format === 'raw') return lvSizeFor(t.format, virtualSize);
+  if (t.format === 'vhd') return t.lvSize;
+  const lvs = chainLvs.includes(t.lvName) ? chainLvs : [t.lvName, ...chainLvs];
+  const end = await withLvPaths(sr, lvs, () => qcow2ImageEnd(lvDevicePath(sr.uuid, t.lvName)));
+  return Math.max(t.lvSize, roundUp(LVM_SIZE_INCREMENT, end + qcow2GrowRoom(virtualSize)));
 }
 
 /**
