@@ -33,6 +33,13 @@ export const LVM_FIST_POINTS = [
   'lvm-leaf-coalesce-merged',
   'lvm-leaf-coalesce-removed',
   'lvm-leaf-coalesce-renamed',
+  // GC growing a base for a bigger image: lvextend done; without device-mapper, the base
+  // moved to a new contiguous LV: created, copied, renamed away, the new one renamed in
+  'lvm-gc-grow-extended',
+  'lvm-gc-move-created',
+  'lvm-gc-move-copied',
+  'lvm-gc-move-renamed-old',
+  'lvm-gc-move-renamed-new',
 ] as const;
 export type LvmFistPoint = (typeof LVM_FIST_POINTS)[number];
 

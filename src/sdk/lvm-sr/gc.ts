@@ -173,14 +173,16 @@ function needNode(inv: Inventory, uuid: string, role: string, j: Journal): VdiNo
 async function prepareTarget(sr: LvmSr, target: VdiNode, virtualSize: number): Promise<void> {
   if (target.lvReadOnly) await lvm.lvchange({ vg: sr.vg, name: target.lvName, permission: 'rw' }, sr.scope);
   const need = await lvSizeFor(target.format, Math.max(virtualSize, target.virtualSize));
-  if (target.lvSize < need) {
+  const have = sr.dm ? target.lvSize : await undoSplitExtension(sr, target.lvName);
+  if (have < need) {
     await lvm.lvextend({ vg: sr.vg, name: target.lvName, sizeBytes: need }, sr.scope);
+    fistPoint('lvm-gc-grow-extended');
     if (!sr.dm && !contiguous((await readVgLayout(sr.vg, sr.scope)).lvs.get(target.lvName))) {
       // Without device-mapper an LV is reached through one loop device over one PV range:
       // a split LV would make the whole chain unreachable. Give the extents back and
       // move the image to a new LV of the needed size instead.
-      await lvm.lvresize({ vg: sr.vg, name: target.lvName, sizeBytes: target.lvSize, allowShrink: true }, sr.scope);
-      await moveToNewLv(sr, target, need);
+      await lvm.lvresize({ vg: sr.vg, name: target.lvName, sizeBytes: have, allowShrink: true }, sr.scope);
+      await moveToNewLv(sr, { ...target, lvSize: have }, need);
     }
   }
   if (target.format === 'vhd') {
@@ -218,6 +220,20 @@ async function restoreReadOnly(sr: LvmSr, uuids: readonly string[]): Promise<voi
   }
 }
 
+/**
+ * Without device-mapper: an LV a crash left extended in pieces (lvextend done,
+ * the extents not yet given back) is cut back to its first piece, which is the
+ * LV as it was, the image whole in it (nothing is written to an extension that
+ * no loop device can reach). Returns the LV's size.
+ */
+async function undoSplitExtension(sr: LvmSr, lvName: string): Promise<number> {
+  const ext = (await readVgLayout(sr.vg, sr.scope)).lvs.get(lvName);
+  if (ext === undefined || contiguous(ext) || ext.pieces.length === 0) return ext?.lv.lvSize ?? 0;
+  const first = ext.pieces[0]!.length;
+  await lvm.lvresize({ vg: sr.vg, name: lvName, sizeBytes: first, allowShrink: true }, sr.scope);
+  return first;
+}
+
 const moveTemp = (uuid: string): string => `GCNEW_${uuid}`;
 const moveOld = (uuid: string): string => `GCOLD_${uuid}`;
 
@@ -233,9 +249,13 @@ async function moveToNewLv(sr: LvmSr, target: VdiNode, size: number): Promise<vo
     await lvm.lvremove({ vg: sr.vg, name: tmp }, sr.scope);
     throw new Error(`LV ${target.lvName} must grow from ${target.lvSize} to ${size} bytes for the merged image; without device-mapper it must stay one contiguous range of a PV, and ${sr.vg} has no free range of ${size} bytes (it was left as it was)`);
   }
+  fistPoint('lvm-gc-move-created');
   await withLvPaths(sr, [target.lvName, tmp], async () => copyBytes(lvDevicePath(sr.uuid, target.lvName), lvDevicePath(sr.uuid, tmp), target.lvSize));
+  fistPoint('lvm-gc-move-copied');
   await lvm.lvrename({ vg: sr.vg, from: target.lvName, to: moveOld(target.uuid) }, sr.scope);
+  fistPoint('lvm-gc-move-renamed-old');
   await lvm.lvrename({ vg: sr.vg, from: tmp, to: target.lvName }, sr.scope);
+  fistPoint('lvm-gc-move-renamed-new');
   await lvm.lvremove({ vg: sr.vg, name: moveOld(target.uuid) }, sr.scope);
 }
 
