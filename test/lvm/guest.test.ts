@@ -1,8 +1,10 @@
 // The `lvm` driver with device-mapper: inside the test host (one boot for the
 // whole file). LVs are activated with lvchange -ay (reference counted), data is
 // written and read back through /dev/<vg>/<lv>, and activation state is checked
-// with lvs. On this host it is one test that boots the guest and reports every
-// guest case.
+// with lvs. The second case inflates a thin LV where it must be split across
+// the PV (no loop-device stand-in), and deflates it, with data read back. On this
+// host it is one test that boots the guest and reports every guest case.
+import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readRange, writeRange } from '../../src/sdk/formats/index.js';
@@ -10,7 +12,10 @@ import { readVhdHeader } from '../../src/sdk/formats/vhd-header.js';
 import { deviceMapperAvailable } from '../../src/sdk/tools/lvm.js';
 import { describeInTestHost } from '../../src/testhost/vitest.js';
 import { assertBuilt, MiB, ok, pattern, smConfig, smctl, vdiRecord } from '../file-sr/helpers.js';
-import { createLvmSr, lvsOf, lvmScratch, type LvmScratch } from './helpers.js';
+import { thickVhdLvSize } from '../../src/sdk/formats/lv-size.js';
+import * as vhdUtil from '../../src/sdk/tools/vhd-util.js';
+import { A } from './gc-helpers.js';
+import { attach as attachLv, createLvmSr, lvSize, lvsOf, lvmScratch, type LvmScratch } from './helpers.js';
 
 const GUEST_CASE_MS = 900_000;
 
@@ -87,5 +92,33 @@ describeInTestHost('lvm SR in the test host (device-mapper)', import.meta.url, (
     await ok(s, ['pbd-unplug', `uuid=${pbd}`]);
     const r = await smctl(s, ['sr-destroy', `uuid=${sr}`]);
     expect(r.stderr).toContain('SRNotEmpty');
+  });
+
+  it('thin SR: an inflate split across the PV works (the LV in two segments, data at both ends), deflate gives it back; nothing is left active', { timeout: GUEST_CASE_MS }, async () => {
+    expect(deviceMapperAvailable()).toBe(true);
+    const s = await lvmScratch([512]);
+    scratches.push(s);
+    const sr = await createLvmSr(s, undefined, ['sm-config:allocation=thin']);
+    const vg = `VG_XenStorage-${sr}`;
+    // X is created right after V, so V's inflate cannot be contiguous.
+    const v = await ok(s, ['vdi-create', `sr-uuid=${sr}`, 'virtual-size=40MiB', 'name-label=split', 'sm-config:image-format=vhd']);
+    const x = await ok(s, ['vdi-create', `sr-uuid=${sr}`, 'virtual-size=20MiB', 'name-label=after', 'sm-config:image-format=vhd']);
+    expect(await lvSize(s, sr, `VHD-${v}`)).toBe(8 * MiB);
+    const p = await attachLv(s, v);
+    expect(await lvSize(s, sr, `VHD-${v}`)).toBe(thickVhdLvSize(40 * MiB));
+    const split = (await execa('lvs', ['--devices', s.loops[0]!.device, '--noheadings', '-o', 'seg_start_pe', `${vg}/VHD-${v}`])).stdout.trim().split(/\s+/);
+    expect(split.length, 'the inflated LV is in more than one segment').toBeGreaterThan(1);
+    await writeRange({ path: p, format: 'vhd' }, 0, A);
+    await writeRange({ path: p, format: 'vhd' }, 38 * MiB, A);
+    await ok(s, ['vdi-detach', `uuid=${v}`]);
+    const deflated = await lvSize(s, sr, `VHD-${v}`);
+    expect(deflated).toBeLessThan(thickVhdLvSize(40 * MiB));
+    const ro = await attachLv(s, v, 'RO');
+    for (const off of [0, 38 * MiB]) expect((await readRange({ path: ro, format: 'vhd' }, off, MiB)).equals(A)).toBe(true);
+    expect((await vhdUtil.check({ path: ro })).status).toBe('valid');
+    await ok(s, ['vdi-detach', `uuid=${v}`]);
+    await ok(s, ['vdi-destroy', `uuid=${x}`]);
+    await ok(s, ['sr-scan', `uuid=${sr}`]);
+    expect((await lvsOf(s, sr)).filter((l) => l.attr.active === true).map((l) => l.lvName)).toEqual([]);
   });
 }, 1_800_000);
