@@ -270,6 +270,23 @@ describe('lvm: snapshot, clone, resize', () => {
     expect(r.stderr).toContain('fault 79 (VDISize)');
     expect(r.stderr).toMatch(/shrinking not allowed/);
   });
+
+  it('vdi-resize of a qcow2 leaf over a snapshot base (qemu-img resize opens the backing chain): the data read through the chain, the new size in the image', async () => {
+    const s = await scr();
+    const sr = await createLvmSr(s);
+    const q = await vdi(s, sr, 'qcow2');
+    const pa = await attach(s, q);
+    await writeRange({ path: pa, format: 'qcow2' }, 0, pattern(0x2e, MiB));
+    await ok(s, ['vdi-detach', `uuid=${q}`]);
+    await ok(s, ['vdi-snapshot', `uuid=${q}`]);
+    // 22 MiB fits the leaf's thick LV (measured for 20 MiB, in 4 MiB extents): no lvextend here.
+    await ok(s, ['vdi-resize', `uuid=${q}`, 'disk-size=22MiB']);
+    expect(Number(vdiRecord(s, q)!['virtual_size'])).toBe(22 * MiB);
+    const pl = await attach(s, q, 'RO');
+    expect(readQcow2Header(pl).virtualSize).toBe(22 * MiB);
+    expect((await readRange({ path: pl, format: 'qcow2' }, 0, MiB)).equals(pattern(0x2e, MiB))).toBe(true);
+    await ok(s, ['vdi-detach', `uuid=${q}`]);
+  });
 });
 
 describe('lvm: sr-scan and the MGT volume', () => {

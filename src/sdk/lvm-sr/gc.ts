@@ -109,7 +109,7 @@ export async function collectLvmGarbage(sr: LvmSr, meta: SrMetadata, o: LvmGcOpt
         try {
           await finishCoalesce(sr, meta, j);
         } catch (e) {
-          await abandonIfUnmerged(sr, meta, j, [p.uuid, x.uuid], log);
+          await abandonIfUnmerged(sr, meta, j, [p.uuid, x.uuid, n.uuid], log);
           throw e;
         }
         report.coalesced.push({ node: n.uuid, into: p.uuid });
@@ -170,10 +170,10 @@ function needNode(inv: Inventory, uuid: string, role: string, j: Journal): VdiNo
  * bytes in its format (lvextend to the thick size, VHD footer to the new end,
  * VHD virtual size grown with `vhd-util resize -f`). Idempotent.
  */
-async function prepareTarget(sr: LvmSr, target: VdiNode, virtualSize: number): Promise<void> {
+async function prepareTarget(sr: LvmSr, inv: Inventory, target: VdiNode, virtualSize: number): Promise<void> {
   if (target.lvReadOnly) await lvm.lvchange({ vg: sr.vg, name: target.lvName, permission: 'rw' }, sr.scope);
   const need = await lvSizeFor(target.format, Math.max(virtualSize, target.virtualSize));
-  const have = sr.dm ? target.lvSize : await undoSplitExtension(sr, target.lvName);
+  const have = sr.dm ? target.lvSize : await undoSplitExtension(sr, inv.layout.lvs.get(target.lvName));
   if (have < need) {
     await lvm.lvextend({ vg: sr.vg, name: target.lvName, sizeBytes: need }, sr.scope);
     fistPoint('lvm-gc-grow-extended');
@@ -198,6 +198,9 @@ async function prepareTarget(sr: LvmSr, target: VdiNode, virtualSize: number): P
 /** Merge `child`'s data into its parent (both LVs and the parent's ancestors reachable for the call). */
 async function mergeIntoParent(sr: LvmSr, inv: Inventory, child: VdiNode): Promise<void> {
   const path = lvDevicePath(sr.uuid, child.lvName);
+  // qemu-img commit opens the image it commits read-write; a hidden node's LV is
+  // read-only, which device-mapper enforces (a loop device over the PV does not).
+  if (child.format === 'qcow2' && child.lvReadOnly) await lvm.lvchange({ vg: sr.vg, name: child.lvName, permission: 'rw' }, sr.scope);
   await withLvPaths(sr, chainOf(inv, child.uuid).map((n) => n.lvName), async () => {
     if (child.format === 'vhd') await vhdUtil.coalesce({ path });
     // -d: leave the child as it is (like vhd-util coalesce); it is removed afterwards anyway.
@@ -226,11 +229,10 @@ async function restoreReadOnly(sr: LvmSr, uuids: readonly string[]): Promise<voi
  * LV as it was, the image whole in it (nothing is written to an extension that
  * no loop device can reach). Returns the LV's size.
  */
-async function undoSplitExtension(sr: LvmSr, lvName: string): Promise<number> {
-  const ext = (await readVgLayout(sr.vg, sr.scope)).lvs.get(lvName);
+async function undoSplitExtension(sr: LvmSr, ext: LvExtents | undefined): Promise<number> {
   if (ext === undefined || contiguous(ext) || ext.pieces.length === 0) return ext?.lv.lvSize ?? 0;
   const first = ext.pieces[0]!.length;
-  await lvm.lvresize({ vg: sr.vg, name: lvName, sizeBytes: first, allowShrink: true }, sr.scope);
+  await lvm.lvresize({ vg: sr.vg, name: ext.lv.lvName, sizeBytes: first, allowShrink: true }, sr.scope);
   return first;
 }
 
@@ -308,7 +310,7 @@ export async function finishCoalesce(sr: LvmSr, meta: SrMetadata, j: CoalesceJou
   if (j.step === 'started') {
     const n = needNode(inv, j.vdi, 'node', j);
     const p = needNode(inv, j.parent, 'parent', j);
-    await prepareTarget(sr, p, n.virtualSize);
+    await prepareTarget(sr, inv, p, n.virtualSize);
     fistPoint('lvm-coalesce-inflate');
     await carryImageMeta(sr, meta, n, p);
     inv = await readInventory(sr);
@@ -355,7 +357,7 @@ export async function finishLeafCoalesce(sr: LvmSr, meta: SrMetadata, j: LeafCoa
   if (j.step === 'started') {
     const a = needNode(inv, j.vdi, 'leaf', j);
     const b = needNode(inv, j.base, 'base', j);
-    await prepareTarget(sr, b, a.virtualSize);
+    await prepareTarget(sr, inv, b, a.virtualSize);
     await carryImageMeta(sr, meta, a, b);
     inv = await readInventory(sr);
     await mergeIntoParent(sr, inv, needNode(inv, j.vdi, 'leaf', j));

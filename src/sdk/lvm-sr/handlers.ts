@@ -41,7 +41,7 @@ import { collectLvmGarbage, recoverGcJournal } from './gc.js';
 import { recordAttachedDevices } from './attached-devices.js';
 import * as vhdUtil from '../tools/vhd-util.js';
 import * as qemuImg from '../tools/qemu-img.js';
-import { errText, holdLv, openLvmSr, releaseLv, wipeStart, withLvPath, type LvmSr } from './sr.js';
+import { errText, holdLv, openLvmSr, releaseLv, wipeStart, withLvPath, withLvPaths, type LvmSr } from './sr.js';
 
 const NULL_REF = 'OpaqueRef:NULL';
 const MiB = 1024 * 1024;
@@ -556,7 +556,8 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
               await vhdUtil.resize({ path, sizeMiB: to / MiB, fast: true });
             });
           }
-          else if (node.format === 'qcow2') await withLvPath(sr, node.lvName, (path) => qemuImg.resize({ format: 'qcow2', path, sizeBytes: to }));
+          // qemu-img resize opens the backing chain too: every LV of it must be reachable.
+          else if (node.format === 'qcow2') await withLvPaths(sr, reach, () => qemuImg.resize({ format: 'qcow2', path: lvDevicePath(sr.uuid, node.lvName), sizeBytes: to }));
           // A raw VDI's new extents read as zeros, not as what they held before.
           else if (lvSize > node.lvSize) await withLvPath(sr, node.lvName, (path) => zeroOut({ device: path, offset: node.lvSize, length: lvSize - node.lvSize }));
           fistPoint('lvm-resize-image');
