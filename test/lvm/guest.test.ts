@@ -2,8 +2,10 @@
 // whole file). LVs are activated with lvchange -ay (reference counted), data is
 // written and read back through /dev/<vg>/<lv>, and activation state is checked
 // with lvs. The second case inflates a thin LV where it must be split across
-// the PV (no loop-device stand-in), and deflates it, with data read back. On this
-// host it is one test that boots the guest and reports every guest case.
+// the PV (no loop-device stand-in), and deflates it, with data read back; the
+// third runs qcow2 GC where LV permissions are enforced (a loop device over the
+// PV ignores them). On this host it is one test that boots the guest and reports
+// every guest case.
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -14,8 +16,8 @@ import { describeInTestHost } from '../../src/testhost/vitest.js';
 import { assertBuilt, MiB, ok, pattern, smConfig, smctl, vdiRecord } from '../file-sr/helpers.js';
 import { thickVhdLvSize } from '../../src/sdk/formats/lv-size.js';
 import * as vhdUtil from '../../src/sdk/tools/vhd-util.js';
-import { A } from './gc-helpers.js';
-import { attach as attachLv, createLvmSr, lvSize, lvsOf, lvmScratch, type LvmScratch } from './helpers.js';
+import { A, expectData, smGc, twoSnapshotChain } from './gc-helpers.js';
+import { attach as attachLv, createLvmSr, lvNames, lvSize, lvsOf, lvmScratch, type LvmScratch } from './helpers.js';
 
 const GUEST_CASE_MS = 900_000;
 
@@ -118,6 +120,33 @@ describeInTestHost('lvm SR in the test host (device-mapper)', import.meta.url, (
     expect((await vhdUtil.check({ path: ro })).status).toBe('valid');
     await ok(s, ['vdi-detach', `uuid=${v}`]);
     await ok(s, ['vdi-destroy', `uuid=${x}`]);
+    await ok(s, ['sr-scan', `uuid=${sr}`]);
+    expect((await lvsOf(s, sr)).filter((l) => l.attr.active === true).map((l) => l.lvName)).toEqual([]);
+  });
+
+  it('qcow2 GC on a thin SR: vdi-destroy coalesces (qemu-img commit needs the read-only hidden LV writable), sm-gc leaf-coalesces a leaf grown past its base in place; data read back, qemu-img check clean', { timeout: GUEST_CASE_MS }, async () => {
+    const s = await lvmScratch([512]);
+    scratches.push(s);
+    const sr = await createLvmSr(s, undefined, ['sm-config:allocation=thin']);
+    const c = await twoSnapshotChain(s, sr, 'qcow2');
+    await ok(s, ['vdi-destroy', `uuid=${c.s2}`]);
+    await ok(s, ['vdi-destroy', `uuid=${c.s1}`]);
+    expect(await lvNames(s, sr), 'vdi-destroy merged B2 into B1').toEqual(['MGT', `QCOW2-${c.b1}`, `QCOW2-${c.v}`].sort());
+    await expectData(s, c.v, 'qcow2');
+    await ok(s, ['vdi-resize', `uuid=${c.v}`, 'disk-size=60MiB']);
+    const baseLv = (await lvsOf(s, sr)).find((l) => l.lvName === `QCOW2-${c.b1}`)!;
+    const r = await smGc(s, [sr]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain('leaf-coalesced 1');
+    // The base LV itself (same lv_uuid) grew and took the leaf's name: not copied to a new LV.
+    const merged = (await lvsOf(s, sr)).filter((l) => l.lvName !== 'MGT');
+    expect(merged.map((l) => [l.lvName, l.lvUuid])).toEqual([[`QCOW2-${c.v}`, baseLv.lvUuid]]);
+    expect(merged[0]!.lvSize).toBeGreaterThan(baseLv.lvSize);
+    await expectData(s, c.v, 'qcow2');
+    const p = await attachLv(s, c.v);
+    await writeRange({ path: p, format: 'qcow2' }, 59 * MiB, A);
+    expect((await readRange({ path: p, format: 'qcow2' }, 59 * MiB, MiB)).equals(A)).toBe(true);
+    await ok(s, ['vdi-detach', `uuid=${c.v}`]);
     await ok(s, ['sr-scan', `uuid=${sr}`]);
     expect((await lvsOf(s, sr)).filter((l) => l.attr.active === true).map((l) => l.lvName)).toEqual([]);
   });
