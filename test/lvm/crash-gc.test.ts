@@ -13,8 +13,8 @@ import { readRange } from '../../src/sdk/formats/index.js';
 import { thickVhdLvSize } from '../../src/sdk/formats/lv-size.js';
 import { deviceMapperAvailable } from '../../src/sdk/tools/lvm.js';
 import { assertBuilt, MiB, ok, smctl, vdiRecord, vdisOfSr } from '../file-sr/helpers.js';
-import { A, expectData, LV_PREFIX, parentOf, smGc, twoSnapshotChain, write } from './gc-helpers.js';
-import { attach, createLvmSr, deviceOf, lvNames, lvSize, lvmScratch, type LvmScratch } from './helpers.js';
+import { A, expectData, LV_PREFIX, parentOf, smGc, twoSnapshotChain } from './gc-helpers.js';
+import { attach, createLvmSr, write, deviceOf, lvNames, lvSize, lvmScratch, type LvmScratch } from './helpers.js';
 
 vi.setConfig({ testTimeout: 600_000 });
 

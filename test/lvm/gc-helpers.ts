@@ -4,28 +4,16 @@ import { execa } from 'execa';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { ImageFormat } from '../../src/driver-info.js';
-import { readRange, writeRange } from '../../src/sdk/formats/index.js';
+import { readRange } from '../../src/sdk/formats/index.js';
 import * as qemuImg from '../../src/sdk/tools/qemu-img.js';
 import * as vhdUtil from '../../src/sdk/tools/vhd-util.js';
 import { MiB, ok, pattern, ROOT, smConfig, vdiRecord } from '../file-sr/helpers.js';
-import { attach, type LvmScratch } from './helpers.js';
+import { attach, detach, write, type LvmScratch } from './helpers.js';
 
 export const A = pattern(0x5a, MiB);
 export const B = pattern(0xa5, MiB);
 export const LV_PREFIX: Record<ImageFormat, string> = { vhd: 'VHD-', qcow2: 'QCOW2-', raw: 'LV-' };
 
-export async function detach(s: LvmScratch, uuid: string): Promise<void> {
-  await ok(s, ['vdi-detach', `uuid=${uuid}`]);
-}
-
-export async function write(s: LvmScratch, uuid: string, format: ImageFormat, offset: number, data: Buffer): Promise<void> {
-  const p = await attach(s, uuid);
-  try {
-    await writeRange({ path: p, format }, offset, data);
-  } finally {
-    await detach(s, uuid);
-  }
-}
 
 /** Reads A at 0 and B at 1 MiB through the attached chain, and runs the format's own check on the leaf (with its parents). */
 export async function expectData(s: LvmScratch, uuid: string, format: ImageFormat): Promise<void> {

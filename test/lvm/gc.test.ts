@@ -9,8 +9,8 @@ import { readRange } from '../../src/sdk/formats/index.js';
 import { thickVhdLvSize } from '../../src/sdk/formats/lv-size.js';
 import { readQcow2Header } from '../../src/sdk/formats/qcow2-header.js';
 import { assertBuilt, MiB, ok, smctl, vdiRecord, vdisOfSr } from '../file-sr/helpers.js';
-import { A, detach, expectData, LV_PREFIX, parentOf, smGc, twoSnapshotChain, write } from './gc-helpers.js';
-import { attach, createLvmSr, lvNames, lvPath, lvsOf, lvmScratch, type LvmScratch } from './helpers.js';
+import { A, expectData, LV_PREFIX, parentOf, smGc, twoSnapshotChain } from './gc-helpers.js';
+import { attach, createLvmSr, detach, write, lvNames, lvPath, lvsOf, lvmScratch, type LvmScratch } from './helpers.js';
 
 vi.setConfig({ testTimeout: 400_000 });
 

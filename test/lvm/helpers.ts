@@ -5,6 +5,8 @@
 import { execa } from 'execa';
 import { existsSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ImageFormat } from '../../src/driver-info.js';
+import { writeRange } from '../../src/sdk/formats/index.js';
 import { lvs, type LvRecord } from '../../src/sdk/tools/lvm.js';
 import { loopDevice, type Loop } from '../ext/helpers.js';
 import { ok, scratch, type Scratch } from '../file-sr/helpers.js';
@@ -80,6 +82,20 @@ export async function attach(s: LvmScratch, uuid: string, mode?: 'RW' | 'RO'): P
   const m = /params \( RO\)\s*: (\S+)/.exec(out);
   if (!m) throw new Error(`no params in ${out}`);
   return m[1]!;
+}
+
+export async function detach(s: LvmScratch, uuid: string): Promise<void> {
+  await ok(s, ['vdi-detach', `uuid=${uuid}`]);
+}
+
+/** Writes `data` at `offset` through a RW attach, then detaches (the data as a guest would leave it). */
+export async function write(s: LvmScratch, uuid: string, format: ImageFormat, offset: number, data: Buffer): Promise<void> {
+  const p = await attach(s, uuid);
+  try {
+    await writeRange({ path: p, format }, offset, data);
+  } finally {
+    await detach(s, uuid);
+  }
 }
 
 function readlinkSafe(p: string): string {

@@ -14,7 +14,7 @@ import { readQcow2Header } from '../../src/sdk/formats/qcow2-header.js';
 import { measure } from '../../src/sdk/tools/qemu-img.js';
 import { pvs } from '../../src/sdk/tools/lvm.js';
 import { assertBuilt, MiB, ok, pattern, smConfig, smctl, srRecord, vdiRecord, vdisOfSr } from '../file-sr/helpers.js';
-import { attach, createLvmSr, deviceOf, lvNames, lvPath, lvsOf, lvmScratch, type LvmScratch } from './helpers.js';
+import { attach, createLvmSr, deviceOf, lvNames, lvPath, lvsOf, lvmScratch, write, type LvmScratch } from './helpers.js';
 
 // Each case runs a dozen smctl → LVMSR round trips with real LVM; on a loaded 2-core host
 // that takes well over vitest's default 120 s.
@@ -195,9 +195,7 @@ describe('lvm: snapshot, clone, resize', () => {
     const s = await scr();
     const sr = await createLvmSr(s);
     const a = await vdi(s, sr, 'vhd');
-    const pa = await attach(s, a);
-    await writeRange({ path: pa, format: 'vhd' }, 2 * MiB, pattern(0x41, MiB));
-    await ok(s, ['vdi-detach', `uuid=${a}`]);
+    await write(s, a, 'vhd', 2 * MiB, pattern(0x41, MiB));
     const snap = await ok(s, ['vdi-snapshot', `uuid=${a}`]);
     const base = String(smConfig(vdiRecord(s, a))['vhd-parent']);
     const lvs = new Map((await lvsOf(s, sr)).map((l) => [l.lvName, l]));
@@ -219,9 +217,7 @@ describe('lvm: snapshot, clone, resize', () => {
     const s = await scr();
     const sr = await createLvmSr(s);
     const a = await vdi(s, sr, 'raw');
-    const pa = await attach(s, a);
-    await writeRange({ path: pa, format: 'raw' }, 0, pattern(0x52, MiB));
-    await ok(s, ['vdi-detach', `uuid=${a}`]);
+    await write(s, a, 'raw', 0, pattern(0x52, MiB));
     await ok(s, ['vdi-snapshot', `uuid=${a}`]);
     const base = String(smConfig(vdiRecord(s, a))['vhd-parent']);
     const lvs = new Map((await lvsOf(s, sr)).map((l) => [l.lvName, l]));
@@ -275,9 +271,7 @@ describe('lvm: snapshot, clone, resize', () => {
     const s = await scr();
     const sr = await createLvmSr(s);
     const q = await vdi(s, sr, 'qcow2');
-    const pa = await attach(s, q);
-    await writeRange({ path: pa, format: 'qcow2' }, 0, pattern(0x2e, MiB));
-    await ok(s, ['vdi-detach', `uuid=${q}`]);
+    await write(s, q, 'qcow2', 0, pattern(0x2e, MiB));
     await ok(s, ['vdi-snapshot', `uuid=${q}`]);
     // 22 MiB fits the leaf's thick LV (measured for 20 MiB, in 4 MiB extents): no lvextend here.
     await ok(s, ['vdi-resize', `uuid=${q}`, 'disk-size=22MiB']);
@@ -311,9 +305,7 @@ describe('lvm: crash at every step of snapshot and resize leaves a consistent SR
       const s = await scr();
       const sr = await createLvmSr(s);
       const a = await vdi(s, sr, 'qcow2');
-      const pa = await attach(s, a);
-      await writeRange({ path: pa, format: 'qcow2' }, 0, pattern(0x77, MiB));
-      await ok(s, ['vdi-detach', `uuid=${a}`]);
+      await write(s, a, 'qcow2', 0, pattern(0x77, MiB));
       const r = await smctl(s, ['vdi-clone', `uuid=${a}`], { SM_FIST: point });
       expect(r.exitCode, `vdi-clone with SM_FIST=${point} should have crashed`).not.toBe(0);
       await ok(s, ['sr-scan', `uuid=${sr}`]);

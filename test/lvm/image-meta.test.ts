@@ -19,12 +19,12 @@ import { readEffective } from '../../src/sdk/image-meta/index.js';
 import { readInventory } from '../../src/sdk/lvm-sr/inventory.js';
 import { openLvmSr } from '../../src/sdk/lvm-sr/sr.js';
 import { deviceMapperAvailable, lvchangeArgv, vgs } from '../../src/sdk/tools/lvm.js';
-import { recordToolCalls } from '../../src/sdk/tools/run.js';
 import { assertBuilt, ok, ROOT, smConfig, smctl, vdiRecord, vdisOfSr, withDb } from '../file-sr/helpers.js';
 import { loopDevice } from '../ext/helpers.js';
 import { scratch } from '../file-sr/helpers.js';
 import { createLvmSr, deviceOf, lvsOf, lvmScratch, type LvmScratch, useProcessEnv } from './helpers.js';
 import { byUuid, startXapi } from './xapi.js';
+import { recordSteps, type GoldenCase } from './golden.js';
 
 vi.setConfig({ testTimeout: 400_000 });
 
@@ -368,7 +368,6 @@ describe('lvm image-meta: bin/image-meta --sr-path <PV> --vdi <uuid>', () => {
 
 // ---------------------------------------------------------------- golden argv
 
-interface GoldenCase { name: string; argv: string[][] }
 const SR = '7d2e4f6a-1b3c-4d5e-8f90-a1b2c3d4e5f6';
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'golden-argv-image-meta.yaml');
 
@@ -385,6 +384,7 @@ describe('lvm image-meta: golden argv', () => {
     const h = lvmSrHandlers(DRIVER_INFO);
     const base = { sr_uuid: SR, sr_ref: f.srRef, device_config: { device: dev }, host_ref: 'OpaqueRef:h', args: [], raw: {}, session_ref: 'OpaqueRef:s' };
     const U = 'bbbbbbbb-0000-4000-8000-000000000001';
+    // Unlike argvNormaliser: the VDI uuid is fixed and stays literal; MGT references are random.
     const norm = (argv: string[]) => argv.map((a, i) =>
       ['--offset', '--sizelimit'].includes(argv[i - 1] ?? '') ? '<N>' : a.replaceAll(dev, '<DEV>').replaceAll(SR, '<SR>').replace(/:mgt:[0-9a-f]{16}$/, ':mgt:<REF>').replace(/^\/dev\/loop\d+$/, '<LOOP>'));
     const setReq = async (value: string) => {
@@ -402,17 +402,9 @@ describe('lvm image-meta: golden argv', () => {
       ['vdi_update image-meta-set inherit', async () => h.vdi_update!((await setReq('inherit')) as never, f.ctx)],
       ['sr_scan', () => h.sr_scan!({ ...base, command: 'sr_scan' } as never, f.ctx) as Promise<unknown>],
     ];
-    const actual: GoldenCase[] = [];
+    let actual: GoldenCase[];
     try {
-      for (const [name, run] of steps) {
-        const rec = recordToolCalls();
-        try {
-          await run();
-        } finally {
-          rec.stop();
-        }
-        actual.push({ name, argv: rec.argvs().map(norm) });
-      }
+      actual = await recordSteps(steps, norm);
     } finally {
       await execa('vgremove', ['--devices', dev, '--driverloaded', 'n', '-f', `VG_XenStorage-${SR}`], { reject: false, env: { LVM_SUPPRESS_FD_WARNINGS: '1' } });
     }

@@ -20,7 +20,7 @@ import { readRange, writeRange } from '../../src/sdk/formats/index.js';
 import { vhdUtilPath } from '../../src/sdk/env.js';
 import { measure } from '../../src/sdk/tools/qemu-img.js';
 import { assertBuilt, MiB, ok, pattern, smConfig, smctl, srRecord, vdiRecord } from '../file-sr/helpers.js';
-import { attach, createLvmSr, lvPath, lvSize, lvmScratch, useProcessEnv, type LvmScratch } from './helpers.js';
+import { attach, createLvmSr, lvPath, lvSize, lvmScratch, useProcessEnv, write, type LvmScratch } from './helpers.js';
 
 vi.setConfig({ testTimeout: 400_000 });
 
@@ -159,9 +159,7 @@ describe('lvm provisioning: thin SR', () => {
     const big = 100 * 1024 * MiB;
     // qcow2 first, alone: if its LV grows, the extension is contiguous (docs/lvm.md).
     const q = await vdi(s, sr, 'qcow2');
-    const pq = await attach(s, q);
-    await writeRange({ path: pq, format: 'qcow2' }, 3 * MiB, pattern(0x47, 4 * MiB));
-    await ok(s, ['vdi-detach', `uuid=${q}`]);
+    await write(s, q, 'qcow2', 3 * MiB, pattern(0x47, 4 * MiB));
     const qBefore = await lvSize(s, sr, `QCOW2-${q}`);
     await ok(s, ['vdi-resize', `uuid=${q}`, `disk-size=${big}`]);
     const qAfter = await lvSize(s, sr, `QCOW2-${q}`);
@@ -186,9 +184,7 @@ describe('lvm provisioning: thin SR', () => {
     await checkImage(s, sr, q, 'qcow2');
     // VHD: the BAT is preallocated for 2 TiB; only header and footer change.
     const v = await vdi(s, sr, 'vhd');
-    const pv = await attach(s, v);
-    await writeRange({ path: pv, format: 'vhd' }, 12 * MiB, pattern(0x58, 4 * MiB));
-    await ok(s, ['vdi-detach', `uuid=${v}`]);
+    await write(s, v, 'vhd', 12 * MiB, pattern(0x58, 4 * MiB));
     const vBefore = await lvSize(s, sr, `VHD-${v}`);
     await ok(s, ['vdi-resize', `uuid=${v}`, `disk-size=${big}`]);
     expect(await lvSize(s, sr, `VHD-${v}`)).toBe(vBefore);

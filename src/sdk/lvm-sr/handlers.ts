@@ -23,7 +23,7 @@ import type { XenRecord } from '../xenapi/session.js';
 import { fistPoint } from './fist.js';
 import { moveVhdFooterToEnd } from './vhd-parent.js';
 import { lvSizeFor, setHiddenFlag, writeEmptyImage } from './images.js';
-import { chainOf, readInventory, type Inventory, type VdiNode } from './inventory.js';
+import { chainOf, lvsToOpen, readInventory, type Inventory, type VdiNode } from './inventory.js';
 import { effectiveValue, mgtRefsOf, prepareForCreate, unreferencedMgtRefs, writeOwnValue } from './image-meta.js';
 import { ImageMetaError } from '../image-meta/errors.js';
 import { validateMetaText } from '../image-meta/rules.js';
@@ -542,7 +542,7 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
       const to = roundVirtualSize(node.format, req.new_size);
       if (to < node.virtualSize) throw new SRError('VDISize', `shrinking not allowed: VDI ${uuid} is ${node.virtualSize} bytes, asked for ${req.new_size}`);
       if (to > node.virtualSize) {
-        const reach = node.format === 'qcow2' ? chainOf(inv, uuid).map((n) => n.lvName) : [node.lvName];
+        const reach = lvsToOpen(inv, node);
         const lvSize = await resizedLvSize(sr, node, to, allocationOf(meta), reach);
         const j: ResizeJournal = { op: 'resize', vdi: uuid, format: node.format, fromLvSize: node.lvSize, fromVirtual: node.virtualSize, to };
         meta.putJournal(j);
@@ -718,7 +718,7 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
         return;
       }
       // qemu-img check opens the backing chain; vhd-util query -s reads the leaf only.
-      const reach = node.format === 'qcow2' ? chainOf(inv, uuid).map((n) => n.lvName) : [node.lvName];
+      const reach = lvsToOpen(inv, node);
       const size = await deflate(sr, meta, node, reach);
       ctx.log.info(`vdi_detach: LV ${node.lvName} deflated from ${node.lvSize} to ${size} bytes`);
     }

@@ -127,6 +127,14 @@ function nodeOf(uuid: string, format: ImageFormat, lv: lvm.LvRecord, h: Header):
 }
 
 /** The VDI and its ancestors, leaf first. */
+/**
+ * The LVs a tool must reach to open VDI `uuid`'s image: qemu-img opens a qcow2
+ * with its whole backing chain; vhd-util and raw access touch the one LV.
+ */
+export function lvsToOpen(inv: Inventory, node: VdiNode): string[] {
+  return node.format === 'qcow2' ? chainOf(inv, node.uuid).map((n) => n.lvName) : [node.lvName];
+}
+
 export function chainOf(inv: Inventory, uuid: string): VdiNode[] {
   const out: VdiNode[] = [];
   let cur = inv.vdis.get(uuid);

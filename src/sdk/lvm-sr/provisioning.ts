@@ -92,6 +92,9 @@ export interface ProvisionTarget {
   lvSize: number;
 }
 
+/** `chainLvs` (what opening the image needs, inventory.ts lvsToOpen) with the target's own LV. */
+const withTarget = (t: ProvisionTarget, chainLvs: readonly string[]): readonly string[] => (chainLvs.includes(t.lvName) ? chainLvs : [t.lvName, ...chainLvs]);
+
 /** Copy the footer (its copy at offset 0 of a dynamic/differencing VHD) to `offset`. */
 function writeVhdFooterAt(path: string, offset: number): void {
   const fd = openSync(path, 'r+');
@@ -195,8 +198,7 @@ export function qcow2GrowRoom(virtualSize: number): number {
 export async function resizedLvSize(sr: LvmSr, t: ProvisionTarget, virtualSize: number, allocation: Allocation, chainLvs: readonly string[] = [t.lvName]): Promise<number> {
   if (allocation === 'thick' || t.format === 'raw') return lvSizeFor(t.format, virtualSize);
   if (t.format === 'vhd') return t.lvSize;
-  const lvs = chainLvs.includes(t.lvName) ? chainLvs : [t.lvName, ...chainLvs];
-  const end = await withLvPaths(sr, lvs, () => qcow2ImageEnd(lvDevicePath(sr.uuid, t.lvName)));
+  const end = await withLvPaths(sr, withTarget(t, chainLvs), () => qcow2ImageEnd(lvDevicePath(sr.uuid, t.lvName)));
   return Math.max(t.lvSize, roundUp(LVM_SIZE_INCREMENT, end + qcow2GrowRoom(virtualSize)));
 }
 
@@ -209,7 +211,7 @@ export async function deflate(sr: LvmSr, meta: SrMetadata, t: ProvisionTarget, c
   if (t.format === 'raw') return t.lvSize;
   // Set inside the callback once the journal is written (a holder: TS does not track closure writes).
   const st: { j: ProvisionJournal | null } = { j: null };
-  const lvs = chainLvs.includes(t.lvName) ? chainLvs : [t.lvName, ...chainLvs];
+  const lvs = withTarget(t, chainLvs);
   try {
     await withLvPaths(sr, lvs, async () => {
       const path = lvDevicePath(sr.uuid, t.lvName);
