@@ -3,7 +3,7 @@
 // never truncates.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { statSync, truncateSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MiB, ok, prng, randomBuffer, readAt, tempDir, vhdUtil } from './helpers.js';
 
@@ -51,5 +51,33 @@ describe('VHD on a loop device', () => {
     // The footer goes at the end of the 64 MiB device, which only the device's real size tells.
     expect(readAt(loop, 64 * MiB - 512, 8).toString()).toBe('conectix');
     expect(ok(['query', '-n', node, '-v'])).toBe(`${20}\n`);
+  });
+});
+
+describe('a VHD whose primary footer is not at the end of its LV (as xapi leaves one in a thick LV)', () => {
+  it('query, set, modify -s and resize -f open it by its footer copy at 0, as libvhd does; modify -s puts the footer at the new end', () => {
+    // The image as a file (footer right after its metadata), copied to the start of the 64 MiB "LV".
+    const file = join(t.dir, 'xapi.vhd');
+    ok(['create', '-n', file, '-s', '20', '-S', '2097152']);
+    const img = readFileSync(file);
+    execFileSync('dd', [`if=${file}`, `of=${loop}`, 'bs=1M', 'conv=notrunc,fsync', 'status=none']);
+    execFileSync('dd', ['if=/dev/zero', `of=${loop}`, 'bs=512', `seek=${64 * 2048 - 1}`, 'count=1', 'conv=notrunc,fsync', 'status=none']);
+    // No footer at the device's end: check (strict) says so; the others read the copy at 0.
+    expect(vhdUtil(['check', '-n', loop]).stdout.split('\n')[0]).toBe('primary footer invalid: invalid cookie');
+    expect(ok(['query', '-n', loop, '-v', '-s'])).toBe(`20\n${img.length}\n`);
+    ok(['set', '-n', loop, '-f', 'hidden', '-v', '1']);
+    expect(ok(['query', '-n', loop, '-f'])).toBe('hidden: 1\n');
+    ok(['set', '-n', loop, '-f', 'hidden', '-v', '0']);
+    ok(['resize', '-n', loop, '-s', '40', '-f']);
+    // What a deflate to 8 MiB does: footer at 8 MiB - 512, then the LV cut there.
+    ok(['modify', '-n', loop, '-s', String(8 * MiB)]);
+    expect(readAt(loop, 8 * MiB - 512, 8).toString()).toBe('conectix');
+    const cut = execFileSync('losetup', ['-f', '--show', '--sizelimit', String(8 * MiB), join(t.dir, 'lv.img')], { encoding: 'utf8' }).trim();
+    try {
+      expect(ok(['check', '-n', cut])).toBe(`${cut} is valid\n`);
+      expect(ok(['query', '-n', cut, '-v'])).toBe('40\n');
+    } finally {
+      execFileSync('losetup', ['-d', cut]);
+    }
   });
 });

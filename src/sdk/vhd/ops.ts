@@ -18,7 +18,7 @@ import { RawImage, forRuns, parentIsRaw } from './chain.js';
 import { canonical, locatorPayloads, resolveParent } from './locators.js';
 import { VhdFile, testBit, writeFully } from './vhd-file.js';
 
-function withVhd<T>(path: string, fn: (v: VhdFile) => T, opts: Parameters<typeof VhdFile.open>[1] = { write: true }): T {
+function withVhd<T>(path: string, fn: (v: VhdFile) => T, opts: Parameters<typeof VhdFile.open>[1] = { write: true, allowBackupFallback: true }): T {
   const v = VhdFile.open(path, opts);
   try {
     return fn(v);
@@ -149,7 +149,7 @@ export function coalesce(childPath: string, opts: CoalesceOptions = {}): number 
     if (!child.isDiff) throw new VhdError(EINVAL, 'coalescing of non-differencing disks is not supported');
     const parentPath = resolveParent(child);
     const raw = parentIsRaw(child);
-    const parent: VhdFile | RawImage = raw ? RawImage.open(parentPath, true) : VhdFile.open(parentPath, { write: true });
+    const parent: VhdFile | RawImage = raw ? RawImage.open(parentPath, true) : VhdFile.open(parentPath, { write: true, allowBackupFallback: true });
     try {
       if (!(parent instanceof RawImage)) parent.bat();
       const parentSectors = parent instanceof RawImage ? Math.floor(parent.size / SECTOR) : parent.sectors;

@@ -103,7 +103,7 @@ export function resizeSizeBytes(mib: number): number {
 
 /** `resize -f`: raise the current size within the preallocated BAT, no journal. */
 export function resizeFast(path: string, sizeMiB: number): void {
-  const v = VhdFile.open(path, { write: true });
+  const v = VhdFile.open(path, { write: true, allowBackupFallback: true });
   try {
     requireTap(v, path);
     const size = resizeSizeBytes(sizeMiB);
@@ -138,7 +138,7 @@ function failPoint(name: string): void {
 /** `resize -j`: journaled offline resize (dynamic: grow only; fixed: grow or shrink). */
 export function resizeJournaled(path: string, sizeMiB: number, journalPath: string): void {
   if (existsSync(journalPath)) throw new VhdError(EEXIST, `journal ${journalPath} already exists`);
-  const v = VhdFile.open(path, { write: true });
+  const v = VhdFile.open(path, { write: true, allowBackupFallback: true });
   try {
     requireTap(v, path);
     const size = resizeSizeBytes(sizeMiB);

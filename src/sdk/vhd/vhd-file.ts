@@ -47,11 +47,16 @@ export function sizeOfFd(fd: number, _path: string): SizeInfo {
 }
 
 export interface OpenOptions {
-  /** Open read-write. Writers refuse a file whose primary footer is bad. */
+  /** Open read-write. */
   write?: boolean;
   /** Use the footer copy at offset 0 (repair -b). */
   backupFooter?: boolean;
-  /** Allow falling back to the offset-0 copy when the primary footer is bad (read-only opens, repair). */
+  /**
+   * Allow falling back to the offset-0 copy when the primary footer is bad, as
+   * libvhd does for every open without VHD_OPEN_STRICT (vhd-util's query, set,
+   * modify, resize, coalesce): a VHD that xapi made in a thick LV has its
+   * primary footer after its data, not at the end of the LV.
+   */
   allowBackupFallback?: boolean;
 }
 
