@@ -3,10 +3,11 @@
 // devices, activations made without device-mapper: /dev/VG_XenStorage-* and
 // their loop devices).
 import { execa } from 'execa';
-import { existsSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageFormat } from '../../src/driver-info.js';
 import { writeRange } from '../../src/sdk/formats/index.js';
+import type { LvExtents } from '../../src/sdk/lvm-sr/layout.js';
 import { lvs, type LvRecord } from '../../src/sdk/tools/lvm.js';
 import { loopDevice, type Loop } from '../ext/helpers.js';
 import { ok, scratch, type Scratch } from '../file-sr/helpers.js';
@@ -117,4 +118,15 @@ export function useProcessEnv(env: Record<string, string>): () => void {
     for (const k of Object.keys(env)) delete process.env[k];
     Object.assign(process.env, saved);
   };
+}
+
+/** An "LV" that is bytes [offset, offset+size) of a plain file in `dir`: what PvReader reads on a real PV. */
+export function fileLv(dir: string, size: number, offset = 512 * 1024): { ext: LvExtents; pv: string } {
+  const pv = join(dir, 'pv');
+  writeFileSync(pv, '');
+  const fd = openSync(pv, 'r+');
+  ftruncateSync(fd, offset + size + 1024 * 1024);
+  closeSync(fd);
+  const lv = { lvName: 'MGT', vgName: 'vg', lvUuid: 'u', lvSize: size, tags: [], attr: { raw: '-wi-------', readOnly: false, active: false, open: false } } as LvRecord;
+  return { pv, ext: { lv, pieces: [{ lvOffset: 0, pv, pvOffset: offset, length: size }] } };
 }

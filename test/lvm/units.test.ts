@@ -2,7 +2,7 @@
 // the MGT encoding (two slots, torn writes), the VHD parent fix-up, and the
 // argv of the commands the core builds itself (losetup).
 import { execa } from 'execa';
-import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { emptyVhdLvSize, qcow2LvSize, rawLvSize, thickVhdLvSize, vhdOverheadEmpty } from '../../src/sdk/formats/lv-size.js';
@@ -10,12 +10,12 @@ import { readVhdHeader } from '../../src/sdk/formats/vhd-header.js';
 import type { LvExtents } from '../../src/sdk/lvm-sr/layout.js';
 import { extentsOf, PvReader } from '../../src/sdk/lvm-sr/layout.js';
 import * as losetup from '../../src/sdk/lvm-sr/losetup.js';
-import { emptyContent, readMgt, writeMgt } from '../../src/sdk/lvm-sr/mgt.js';
-import { checkUuid, lvNameOf, MGT_SIZE, parseLvName, srUuidOfVg, vgNameOf } from '../../src/sdk/lvm-sr/naming.js';
+import { checkUuid, lvNameOf, parseLvName, srUuidOfVg, vgNameOf } from '../../src/sdk/lvm-sr/naming.js';
 import { setLvParentName } from '../../src/sdk/lvm-sr/vhd-parent.js';
 import { SRError } from '../../src/sdk/errors/sr-error.js';
 import type { LvRecord } from '../../src/sdk/tools/lvm.js';
 import { vhdUtilPath } from '../../src/sdk/env.js';
+import { fileLv } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -85,59 +85,9 @@ describe('LV extents', () => {
   });
 });
 
-/** An "LV" that is bytes [offset, offset+size) of a plain file: what PvReader reads on a real PV. */
-function fileLv(size: number, offset = 512 * 1024): { ext: LvExtents; pv: string } {
-  const pv = join(tmp(), 'pv');
-  writeFileSync(pv, '');
-  const fd = openSync(pv, 'r+');
-  ftruncateSync(fd, offset + size + MiB);
-  closeSync(fd);
-  const lv = { lvName: 'MGT', vgName: 'vg', lvUuid: 'u', lvSize: size, tags: [], attr: { raw: '-wi-------', readOnly: false, active: false, open: false } } as LvRecord;
-  return { pv, ext: { lv, pieces: [{ lvOffset: 0, pv, pvOffset: offset, length: size }] } };
-}
-
-describe('MGT encoding', () => {
-  it('a zeroed volume is empty; writes alternate slots and the newest valid copy wins', () => {
-    const { ext } = fileLv(MGT_SIZE);
-    let st = readMgt(ext);
-    expect(st.kind).toBe('empty');
-    const c = emptyContent(U, 'my sr');
-    st = writeMgt(ext, st, c);
-    expect(readMgt(ext)).toMatchObject({ kind: 'ours', seq: 1, slot: 0 });
-    c.sr.name_label = 'renamed';
-    st = writeMgt(ext, st, c);
-    const back = readMgt(ext);
-    expect(back).toMatchObject({ kind: 'ours', seq: 2, slot: 1 });
-    expect(back.content?.sr.name_label).toBe('renamed');
-  });
-
-  it('a torn write (body written, header not) leaves the previous copy in force', () => {
-    const { ext, pv } = fileLv(MGT_SIZE);
-    let st = writeMgt(ext, readMgt(ext), emptyContent(U, 'first'));
-    st = writeMgt(ext, st, emptyContent(U, 'second'));
-    // Corrupt the body of slot 1 (the newest) as a crash mid-write would.
-    const fd = openSync(pv, 'r+');
-    writeSync(fd, Buffer.from('garbage'), 0, 7, ext.pieces[0]!.pvOffset + MGT_SIZE / 2 + 512);
-    closeSync(fd);
-    const back = readMgt(ext);
-    expect(back.kind).toBe('ours');
-    expect(back.content?.sr.name_label).toBe('first');
-  });
-
-  it('an MGT in another encoding (xapi XML) is foreign: read as no records, never overwritten', () => {
-    const { ext, pv } = fileLv(MGT_SIZE);
-    const fd = openSync(pv, 'r+');
-    writeSync(fd, Buffer.from('<?xml version="1.0" ?><header>...'), 0, 30, ext.pieces[0]!.pvOffset);
-    closeSync(fd);
-    const st = readMgt(ext);
-    expect(st.kind).toBe('foreign');
-    const before = readFileSync(pv);
-    expect(() => writeMgt(ext, st, emptyContent(U))).toThrow(/MGT volume .* not in smapi-ts's encoding/);
-    expect(readFileSync(pv).equals(before)).toBe(true);
-  });
-
+describe('PvReader', () => {
   it('PvReader reads across pieces in LV order', () => {
-    const { ext, pv } = fileLv(8 * MiB);
+    const { ext, pv } = fileLv(tmp(), 8 * MiB);
     const split: LvExtents = { lv: ext.lv, pieces: [{ lvOffset: 0, pv, pvOffset: 4 * MiB + 512 * 1024, length: 4 * MiB }, { lvOffset: 4 * MiB, pv, pvOffset: 512 * 1024, length: 4 * MiB }] };
     const w = new PvReader('r+');
     w.write(split, 4 * MiB - 3, Buffer.from('abcdef'));

@@ -72,7 +72,7 @@ export async function collectLvmGarbage(sr: LvmSr, meta: SrMetadata, o: LvmGcOpt
   const failed = new Set<string>();
   const busy = (n: VdiNode): boolean => holdersOf(sr.uuid, n.lvName).length > 0 || meta.journalNames(n.uuid);
   const opts: LvmGcOptions = meta.writable ? o : { ...o, coalesce: false };
-  if (!meta.writable && o.coalesce !== false) log(`GC: MGT of SR ${sr.uuid} is in another driver's encoding; merges cannot be journalled, so only garbage is removed`);
+  if (!meta.writable && o.coalesce !== false) log(`GC: MGT of SR ${sr.uuid} is in neither xapi's encoding nor ours; merges cannot be journalled, so only garbage is removed`);
   let inv = o.initial ?? (await readInventory(sr));
   let fresh = o.initial === undefined;
   pruneChildren(inv);

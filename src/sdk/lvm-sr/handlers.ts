@@ -29,6 +29,7 @@ import { ImageMetaError } from '../image-meta/errors.js';
 import { validateMetaText } from '../image-meta/rules.js';
 import type { ImageMetaReport } from '../image-meta/sm-config.js';
 import type { MgtContent } from './mgt.js';
+import { replayXapiJournals, xapiJournals } from './xapi-journals.js';
 import { openMetadata, type SrMetadata } from './metadata.js';
 import type { ResizeJournal, VdiMeta } from './mgt.js';
 import { checkUuid, lvDevicePath, lvNameOf, MGT_LV, parseLvName, srUuidOfVg, VDI_TYPE, VG_PREFIX } from './naming.js';
@@ -179,6 +180,8 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
       await recoverJournals(sr, meta, ctx);
       inv = await readInventoryOr(sr);
     }
+    const left = xapiJournals(inv);
+    if ((o.recover ?? true) && left.length > 0 && (await replayXapiJournals(sr, left, ctx.log)) > 0) inv = await readInventoryOr(sr);
     return { sr, inv, meta };
   }
 

@@ -142,7 +142,7 @@ export interface PreparedValue {
 
 function requireWritableMgt(meta: SrMetadata, sr: LvmSr, n: number): void {
   if (!meta.writable) {
-    throw new ImageMetaError('no-room', `the value is ${n} characters of base64, over the ${TAG_BUDGET} kept in LV tags, and the MGT volume of SR ${sr.uuid} is in another driver's encoding, so it cannot hold it; use a value of at most ${(TAG_BUDGET / 4) * 3} bytes`);
+    throw new ImageMetaError('no-room', `the value is ${n} characters of base64, over the ${TAG_BUDGET} kept in LV tags, and the MGT volume of SR ${sr.uuid} is in neither xapi's encoding nor ours, so it cannot hold it; use a value of at most ${(TAG_BUDGET / 4) * 3} bytes`);
   }
 }
 

@@ -1,7 +1,8 @@
 // The MGT volume as the handlers use it: read once per command (from the
 // inventory), changed through `update`, which writes the next copy atomically
-// (mgt.ts). A foreign MGT (xapi's own encoding) is never overwritten: record
-// changes are skipped with a log line, and journalled operations are refused.
+// (mgt.ts), xapi's records included. An MGT in neither xapi's encoding nor ours
+// is never overwritten: record changes are skipped with a log line, and
+// journalled operations are refused.
 import { SRError } from '../errors/sr-error.js';
 import * as lvm from '../tools/lvm.js';
 import { PvReader, readVgLayout, type LvExtents } from './layout.js';
@@ -32,7 +33,7 @@ export class SrMetadata {
   /** Apply `change` to a copy of the content and write it as the next copy. */
   update(change: (c: MgtContent) => void): void {
     if (!this.writable) {
-      this.log(`MGT of SR ${this.sr.uuid} is in another driver's encoding; record change not written`);
+      this.log(`MGT of SR ${this.sr.uuid} is in neither xapi's encoding nor ours; record change not written`);
       return;
     }
     const next = structuredClone(this.content);
@@ -51,7 +52,7 @@ export class SrMetadata {
 
   /** Record (or replace) the journal of an operation in flight; refuses when MGT cannot be written. */
   putJournal(j: Journal): void {
-    if (!this.writable) throw new SRError('MetadataError', `SR ${this.sr.uuid}: the MGT volume is in another driver's encoding, so this operation cannot be journalled; refusing it`);
+    if (!this.writable) throw new SRError('MetadataError', `SR ${this.sr.uuid}: the MGT volume is in neither xapi's encoding nor ours, so this operation cannot be journalled; refusing it`);
     this.update((c) => {
       c.journals = c.journals.filter((x) => !(x.op === j.op && x.vdi === j.vdi));
       c.journals.push(j);
@@ -86,6 +87,8 @@ export async function openMetadata(sr: LvmSr, log: (m: string) => void, known?: 
     }
   }
   let state = readMgt(ext);
+  if (state.tookOverXapi) log(`MGT of SR ${sr.uuid}: xapi changed its records since our last write; its names, flags and deletions are taken over`);
+  if (state.kind === 'xapi') log(`MGT of SR ${sr.uuid} holds xapi's records only (an SR xapi made); ours are added at the next change`);
   if (state.kind === 'empty') state = writeMgt(ext, state, emptyContent(sr.uuid, init?.name ?? '', init?.description ?? ''));
   return new SrMetadata(sr, ext, state, log);
 }

@@ -1,0 +1,188 @@
+// xapi's own MGT encoding (srmetadata, version 1.2), which xapi's LVHDSR reads
+// on attach and scan. We write it at the start of MGT so that an SR made by us
+// is self-describing to xapi, and read it so that an SR made by xapi is to us.
+//
+// Layout, in 512-byte sectors padded with spaces:
+//   0      "XSSM:<length, left-justified in 10>:1:2" (length = bytes in use)
+//   1      <?xml version="1.0" ?><uuid>SR</uuid><allocation>thick|thin</allocation>
+//   2      <name_label>SR name</name_label>
+//   3      <name_description>SR description</name_description>
+//   4+2k   <vdi><name_label>…</name_label><name_description>…</name_description>
+//   5+2k   <uuid>…</uuid><is_a_snapshot>0|1</is_a_snapshot>…<deleted>0|1</deleted></vdi>
+// xapi marks a removed VDI `deleted` and reuses its slot; we write live records only.
+import { SaxesParser } from 'saxes';
+import { SRError } from '../errors/sr-error.js';
+import { UUID_RE } from './naming.js';
+
+export const SECTOR = 512;
+const SR_INFO_SECTORS = 4;
+const VDI_SECTORS = 2;
+const XML_DECL = '<?xml version="1.0" ?>';
+const MAGIC = 'XSSM';
+const MAJOR = 1;
+const MINOR = 2;
+/** Room for name_label + name_description in a VDI's first sector, as xapi computes it. */
+const VDI_NAMES_ROOM = SECTOR - 2 * 'name_label'.length - 2 * 'name_description'.length - 'vdi'.length - 12;
+
+export interface XapiSrInfo {
+  uuid: string;
+  allocation: string;
+  name_label: string;
+  name_description: string;
+}
+
+/** One VDI record: xapi's tags (uuid, name_label, is_a_snapshot, …, deleted) as strings. */
+export type XapiVdiRecord = Record<string, string>;
+
+export interface XapiMetadata {
+  sr: XapiSrInfo;
+  /** Every record in use, deleted ones included (`deleted` = "1"), in slot order. */
+  vdis: XapiVdiRecord[];
+  /** Bytes in use (the header's length): what a reader reads. */
+  length: number;
+}
+
+const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+
+/**
+ * The longest start of `value` (whole characters) whose escaped form takes at
+ * most `room` bytes. xapi cuts the escaped bytes, which can split an entity or a
+ * UTF-8 sequence; we cut before escaping and keep the record parseable.
+ */
+export function cutToFit(value: string, room: number): string {
+  let used = 0;
+  let end = 0;
+  for (const ch of value) {
+    const n = Buffer.byteLength(escapeXml(ch), 'utf8');
+    if (used + n > room) break;
+    used += n;
+    end += ch.length;
+  }
+  return value.slice(0, end);
+}
+
+const SR_NAME_ROOM = { name_label: SECTOR - 2 * 'name_label'.length - 5, name_description: SECTOR - 2 * 'name_description'.length - 5 };
+
+/** The SR's name and description as xapi's records hold them (cut to fit their sectors). */
+export function xapiSrNames(label: string, description: string): { label: string; description: string } {
+  return { label: cutToFit(label, SR_NAME_ROOM.name_label), description: cutToFit(description, SR_NAME_ROOM.name_description) };
+}
+
+/** A VDI's name and description as xapi's records hold them: both share one sector; when they do not fit, each over half the room is cut to half, as xapi does. */
+export function xapiVdiNames(label: string, description: string): { label: string; description: string } {
+  let l = cutToFit(label, VDI_NAMES_ROOM);
+  let d = cutToFit(description, VDI_NAMES_ROOM);
+  const bytes = (s: string): number => Buffer.byteLength(escapeXml(s), 'utf8');
+  if (bytes(l) + bytes(d) > VDI_NAMES_ROOM) {
+    const half = Math.floor(VDI_NAMES_ROOM / 2);
+    if (bytes(l) > half) l = cutToFit(label, half);
+    if (bytes(d) > half) d = cutToFit(description, half);
+  }
+  return { label: l, description: d };
+}
+
+function sector(text: string, what: string): Buffer {
+  const b = Buffer.from(text, 'utf8');
+  if (b.length > SECTOR) throw new SRError('MetadataError', `${what} takes ${b.length} bytes in xapi's MGT encoding; a sector holds ${SECTOR}`);
+  return Buffer.concat([b, Buffer.alloc(SECTOR - b.length, 0x20)]);
+}
+
+const tag = (name: string, value: string): string => `<${name}>${value}</${name}>`;
+
+/** xapi's header sector: magic, length in use, version. */
+function headerSector(length: number): Buffer {
+  return sector(`${MAGIC}:${String(length).padEnd(10)}:${MAJOR}:${MINOR}`, 'the MGT header');
+}
+
+/** The bytes xapi would hold for this SR and these VDI records (all live), `length` long. */
+export function encodeXapiMetadata(sr: XapiSrInfo, vdis: XapiVdiRecord[], room: number): Buffer {
+  const length = (SR_INFO_SECTORS + VDI_SECTORS * vdis.length) * SECTOR;
+  if (length > room) {
+    const most = Math.floor((room / SECTOR - SR_INFO_SECTORS) / VDI_SECTORS);
+    throw new SRError('MetadataError', `the SR has ${vdis.length} VDI records; xapi's MGT encoding holds at most ${most} in the ${room} bytes it has on this SR`);
+  }
+  const srNames = xapiSrNames(sr.name_label, sr.name_description);
+  const parts = [
+    headerSector(length),
+    sector(`${XML_DECL}${tag('uuid', escapeXml(sr.uuid))}${tag('allocation', escapeXml(sr.allocation))}`, 'the SR uuid and allocation'),
+    sector(tag('name_label', escapeXml(srNames.label)), 'the SR name'),
+    sector(tag('name_description', escapeXml(srNames.description)), 'the SR description'),
+  ];
+  for (const v of vdis) {
+    const names = xapiVdiNames(v['name_label'] ?? '', v['name_description'] ?? '');
+    const label = escapeXml(names.label);
+    const desc = escapeXml(names.description);
+    parts.push(sector(`<vdi>${tag('name_label', label)}${tag('name_description', desc)}`, `the names of VDI ${v['uuid']}`));
+    const rest = Object.entries({ ...v, deleted: v['deleted'] ?? '0' })
+      .filter(([k]) => k !== 'name_label' && k !== 'name_description')
+      .map(([k, val]) => tag(k, escapeXml(val)))
+      .join('');
+    parts.push(sector(`${rest}</vdi>`, `the record of VDI ${v['uuid']}`));
+  }
+  return Buffer.concat(parts);
+}
+
+/** Parse `<root>…</root>` into its child elements' trimmed texts (nested elements become records). */
+function parseFlat(xml: string): Record<string, string | Record<string, string>> {
+  const parser = new SaxesParser();
+  const stack: { name: string; text: string; children: Record<string, string> | null }[] = [];
+  const top: Record<string, string | Record<string, string>> = {};
+  parser.on('opentag', (t) => {
+    const parent = stack.at(-1);
+    if (parent && parent.children === null) parent.children = {};
+    stack.push({ name: t.name, text: '', children: null });
+  });
+  parser.on('text', (t) => {
+    const cur = stack.at(-1);
+    if (cur) cur.text += t;
+  });
+  parser.on('closetag', () => {
+    const done = stack.pop()!;
+    const parent = stack.at(-1);
+    if (!parent) return;
+    const value = done.children ?? done.text.trim();
+    if (stack.length === 1) top[done.name] = value;
+    else if (parent.children !== null && typeof value === 'string') parent.children[done.name] = value;
+  });
+  parser.write(xml).close();
+  return top;
+}
+
+const text = (buf: Buffer, from: number, to: number): string => buf.subarray(from, to).toString('utf8').replace(/\0/g, '');
+
+/**
+ * Read xapi's encoding from the start of an MGT volume's bytes, or null when
+ * the volume does not hold it (no XSSM header, a newer version, records that
+ * do not parse).
+ */
+/** The length in use from xapi's header sector, or null when it is not one we read (no XSSM, a newer version). */
+export function decodeXapiLength(head: Buffer): number | null {
+  const fields = text(head, 0, SECTOR).trim().split(':');
+  if (fields.length !== 4 || fields[0] !== MAGIC) return null;
+  const [length, major, minor] = fields.slice(1).map((f) => (/^\s*\d+\s*$/.test(f) ? Number(f) : NaN)) as [number, number, number];
+  if (!Number.isInteger(length) || !Number.isInteger(major) || !Number.isInteger(minor)) return null;
+  if (major > MAJOR || (major === MAJOR && minor > MINOR)) return null;
+  if (length < SR_INFO_SECTORS * SECTOR) return null;
+  return length;
+}
+
+export function decodeXapiMetadata(buf: Buffer): XapiMetadata | null {
+  const length = decodeXapiLength(buf.subarray(0, SECTOR));
+  if (length === null || length > buf.length) return null;
+  try {
+    const srXml = text(buf, SECTOR + XML_DECL.length, SR_INFO_SECTORS * SECTOR);
+    const sr = parseFlat(`<SRMetadata>${srXml}</SRMetadata>`);
+    const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+    const info: XapiSrInfo = { uuid: str(sr['uuid']), allocation: str(sr['allocation']), name_label: str(sr['name_label']), name_description: str(sr['name_description']) };
+    if (!UUID_RE.test(info.uuid)) return null;
+    const vdis: XapiVdiRecord[] = [];
+    for (let off = SR_INFO_SECTORS * SECTOR; off < length; off += VDI_SECTORS * SECTOR) {
+      const rec = parseFlat(`<SRMetadata>${text(buf, off, off + VDI_SECTORS * SECTOR)}</SRMetadata>`)['vdi'];
+      if (typeof rec !== 'object' || !UUID_RE.test(rec['uuid'] ?? '')) return null;
+      vdis.push(rec);
+    }
+    return { sr: info, vdis, length };
+  } catch {
+    return null;
+  }
+}
