@@ -126,7 +126,6 @@ function nodeOf(uuid: string, format: ImageFormat, lv: lvm.LvRecord, h: Header):
   return { uuid, format, lvName: lv.lvName, lvSize: lv.lvSize, virtualSize: h.virtualSize, hidden: h.hidden, parent: h.parent, children: [], lvReadOnly: lv.attr.readOnly, tags: lv.tags };
 }
 
-/** The VDI and its ancestors, leaf first. */
 /**
  * The LVs a tool must reach to open VDI `uuid`'s image: qemu-img opens a qcow2
  * with its whole backing chain; vhd-util and raw access touch the one LV.
@@ -135,6 +134,7 @@ export function lvsToOpen(inv: Inventory, node: VdiNode): string[] {
   return node.format === 'qcow2' ? chainOf(inv, node.uuid).map((n) => n.lvName) : [node.lvName];
 }
 
+/** The VDI and its ancestors, leaf first. */
 export function chainOf(inv: Inventory, uuid: string): VdiNode[] {
   const out: VdiNode[] = [];
   let cur = inv.vdis.get(uuid);

@@ -42,7 +42,9 @@ export interface XapiMetadata {
   length: number;
 }
 
-const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+const ENTITY: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+const SPECIAL = /[&<>"']/;
+const escapeXml = (s: string): string => (SPECIAL.test(s) ? s.replace(/[&<>"']/g, (c) => ENTITY[c]!) : s);
 
 /**
  * The longest start of `value` (whole characters) whose escaped form takes at
@@ -50,6 +52,7 @@ const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, 
  * UTF-8 sequence; we cut before escaping and keep the record parseable.
  */
 export function cutToFit(value: string, room: number): string {
+  if (Buffer.byteLength(escapeXml(value), 'utf8') <= room) return value;
   let used = 0;
   let end = 0;
   for (const ch of value) {
@@ -81,18 +84,14 @@ export function xapiVdiNames(label: string, description: string): { label: strin
   return { label: l, description: d };
 }
 
-function sector(text: string, what: string): Buffer {
-  const b = Buffer.from(text, 'utf8');
-  if (b.length > SECTOR) throw new SRError('MetadataError', `${what} takes ${b.length} bytes in xapi's MGT encoding; a sector holds ${SECTOR}`);
-  return Buffer.concat([b, Buffer.alloc(SECTOR - b.length, 0x20)]);
+/** Write `text` as sector `index` of `out` (already space-filled). */
+function putSector(out: Buffer, index: number, text: string, what: string): void {
+  const n = Buffer.byteLength(text, 'utf8');
+  if (n > SECTOR) throw new SRError('MetadataError', `${what} takes ${n} bytes in xapi's MGT encoding; a sector holds ${SECTOR}`);
+  out.write(text, index * SECTOR, 'utf8');
 }
 
 const tag = (name: string, value: string): string => `<${name}>${value}</${name}>`;
-
-/** xapi's header sector: magic, length in use, version. */
-function headerSector(length: number): Buffer {
-  return sector(`${MAGIC}:${String(length).padEnd(10)}:${MAJOR}:${MINOR}`, 'the MGT header');
-}
 
 /** The bytes xapi would hold for this SR and these VDI records (all live), `length` long. */
 export function encodeXapiMetadata(sr: XapiSrInfo, vdis: XapiVdiRecord[], room: number): Buffer {
@@ -101,25 +100,21 @@ export function encodeXapiMetadata(sr: XapiSrInfo, vdis: XapiVdiRecord[], room: 
     const most = Math.floor((room / SECTOR - SR_INFO_SECTORS) / VDI_SECTORS);
     throw new SRError('MetadataError', `the SR has ${vdis.length} VDI records; xapi's MGT encoding holds at most ${most} in the ${room} bytes it has on this SR`);
   }
+  const out = Buffer.alloc(length, 0x20);
   const srNames = xapiSrNames(sr.name_label, sr.name_description);
-  const parts = [
-    headerSector(length),
-    sector(`${XML_DECL}${tag('uuid', escapeXml(sr.uuid))}${tag('allocation', escapeXml(sr.allocation))}`, 'the SR uuid and allocation'),
-    sector(tag('name_label', escapeXml(srNames.label)), 'the SR name'),
-    sector(tag('name_description', escapeXml(srNames.description)), 'the SR description'),
-  ];
-  for (const v of vdis) {
+  putSector(out, 0, `${MAGIC}:${String(length).padEnd(10)}:${MAJOR}:${MINOR}`, 'the MGT header');
+  putSector(out, 1, `${XML_DECL}${tag('uuid', escapeXml(sr.uuid))}${tag('allocation', escapeXml(sr.allocation))}`, 'the SR uuid and allocation');
+  putSector(out, 2, tag('name_label', escapeXml(srNames.label)), 'the SR name');
+  putSector(out, 3, tag('name_description', escapeXml(srNames.description)), 'the SR description');
+  vdis.forEach((v, i) => {
+    const at = SR_INFO_SECTORS + VDI_SECTORS * i;
     const names = xapiVdiNames(v['name_label'] ?? '', v['name_description'] ?? '');
-    const label = escapeXml(names.label);
-    const desc = escapeXml(names.description);
-    parts.push(sector(`<vdi>${tag('name_label', label)}${tag('name_description', desc)}`, `the names of VDI ${v['uuid']}`));
-    const rest = Object.entries({ ...v, deleted: v['deleted'] ?? '0' })
-      .filter(([k]) => k !== 'name_label' && k !== 'name_description')
-      .map(([k, val]) => tag(k, escapeXml(val)))
-      .join('');
-    parts.push(sector(`${rest}</vdi>`, `the record of VDI ${v['uuid']}`));
-  }
-  return Buffer.concat(parts);
+    putSector(out, at, `<vdi>${tag('name_label', escapeXml(names.label))}${tag('name_description', escapeXml(names.description))}`, `the names of VDI ${v['uuid']}`);
+    let rest = '';
+    for (const [k, val] of Object.entries(v)) if (k !== 'name_label' && k !== 'name_description' && k !== 'deleted') rest += tag(k, escapeXml(val));
+    putSector(out, at + 1, `${rest}${tag('deleted', v['deleted'] ?? '0')}</vdi>`, `the record of VDI ${v['uuid']}`);
+  });
+  return out;
 }
 
 /** Parse `<root>…</root>` into its child elements' trimmed texts (nested elements become records). */

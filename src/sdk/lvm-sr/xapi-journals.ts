@@ -109,6 +109,7 @@ async function finishClone(sr: LvmSr, j: XapiJournal): Promise<string> {
     return `clone of ${j.id} completed: base ${baseUuid} hidden${clone ? `, clone ${cloneUuid} kept` : ''}`;
   }
   // Undo, as xapi's _undoCloneOp: base writable and visible, leaves removed, base renamed back.
+  // xapi also inflates it back to the thick size; here a RW attach does that (any LV below it is inflated).
   if (baseRec.attr.readOnly) await lvm.lvchange({ vg: sr.vg, name: base.lvName, permission: 'rw' }, sr.scope);
   if (base.format === 'vhd') await withLvPath(sr, base.lvName, (path) => vhdUtil.set({ path, field: 'hidden', value: 0 }));
   else if (base.format === 'qcow2') await withLvPath(sr, base.lvName, async (path) => writeQcow2Hidden(path, false));
