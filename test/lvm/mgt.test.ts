@@ -222,6 +222,29 @@ describe("MGT: xapi's records (srmetadata), read as xapi reads them", () => {
     expect(readAsXapi(bytes(v)).vdis.map((r) => r['name_label'])).toEqual(['two', 'new']);
   });
 
+  it('a VDI record too long for its sector: MetadataError naming the VDI, nothing written', () => {
+    const v = volume();
+    const st = writeMgt(v.ext, readMgt(v.ext), emptyContent(SR, 'sr'));
+    const before = readFileSync(v.pv);
+    const c = emptyContent(SR, 'sr');
+    c.vdis[A] = vdi('fine', { metadata_of_pool: `OpaqueRef:${'x'.repeat(400)}` });
+    expect(() => writeMgt(v.ext, st, c)).toThrow(new RegExp(`the record of VDI ${A} takes \\d+ bytes in xapi's MGT encoding; a sector holds 512`));
+    expect(readFileSync(v.pv).equals(before)).toBe(true);
+  });
+
+  it('an XSSM header over a record that does not parse: foreign, read as no records, never overwritten', () => {
+    const v = volume();
+    const good = writeAsXapi({ uuid: SR, allocation: 'thick', name_label: 'xapi', name_description: '' }, [{ uuid: A, name_label: 'disk', name_description: '' }]);
+    // The VDI record's second sector torn: its closing tags are gone.
+    good.write(' '.repeat(512), 2048 + 512, 'latin1');
+    put(v, 0, good);
+    const st = readMgt(v.ext);
+    expect(st.kind).toBe('foreign');
+    const before = readFileSync(v.pv);
+    expect(() => writeMgt(v.ext, st, emptyContent(SR))).toThrow(/in neither xapi's encoding nor ours/);
+    expect(readFileSync(v.pv).equals(before)).toBe(true);
+  });
+
   it("more VDIs than xapi's half of the volume holds: MetadataError naming both numbers, nothing written", () => {
     const v = volume();
     const st = writeMgt(v.ext, readMgt(v.ext), emptyContent(SR, 'sr'));

@@ -176,12 +176,14 @@ export function lvmSrHandlers(info: DriverInfo): Handlers {
     }
     let inv = await readInventoryOr(sr);
     const meta = await openMetadata(sr, (m) => ctx.log.info(m), inv.mgtExtents);
-    if ((o.recover ?? true) && meta.journals().length > 0) {
-      await recoverJournals(sr, meta, ctx);
-      inv = await readInventoryOr(sr);
+    if (o.recover ?? true) {
+      if (meta.journals().length > 0) {
+        await recoverJournals(sr, meta, ctx);
+        inv = await readInventoryOr(sr);
+      }
+      const left = xapiJournals(inv);
+      if (left.length > 0 && (await replayXapiJournals(sr, left, ctx.log)) > 0) inv = await readInventoryOr(sr);
     }
-    const left = xapiJournals(inv);
-    if ((o.recover ?? true) && left.length > 0 && (await replayXapiJournals(sr, left, ctx.log)) > 0) inv = await readInventoryOr(sr);
     return { sr, inv, meta };
   }
 

@@ -12,6 +12,9 @@
 // xapi marks a removed VDI `deleted` and reuses its slot; we write live records only.
 import { SaxesParser } from 'saxes';
 import { SRError } from '../errors/sr-error.js';
+// xapi escapes with xml.sax.saxutils.escape: & < > only, as Python's xmlrpc does; so
+// our cuts (cutToFit) land where xapi's do.
+import { escapeXml } from '../protocol/xmlrpc.js';
 import { UUID_RE } from './naming.js';
 
 export const SECTOR = 512;
@@ -38,13 +41,8 @@ export interface XapiMetadata {
   sr: XapiSrInfo;
   /** Every record in use, deleted ones included (`deleted` = "1"), in slot order. */
   vdis: XapiVdiRecord[];
-  /** Bytes in use (the header's length): what a reader reads. */
-  length: number;
 }
 
-const ENTITY: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
-const SPECIAL = /[&<>"']/;
-const escapeXml = (s: string): string => (SPECIAL.test(s) ? s.replace(/[&<>"']/g, (c) => ENTITY[c]!) : s);
 
 /**
  * The longest start of `value` (whole characters) whose escaped form takes at
@@ -176,7 +174,7 @@ export function decodeXapiMetadata(buf: Buffer): XapiMetadata | null {
       if (typeof rec !== 'object' || !UUID_RE.test(rec['uuid'] ?? '')) return null;
       vdis.push(rec);
     }
-    return { sr: info, vdis, length };
+    return { sr: info, vdis };
   } catch {
     return null;
   }

@@ -173,6 +173,13 @@ function readSlot<H extends { length: number; sha256: string }>(r: PvReader, ext
   }
 }
 
+/** The readable slot with the highest seq, and its index. */
+function newest<H extends { seq: number }>(slots: readonly Slot<H>[]): { i: number; header: H; content: MgtContent } | null {
+  let best: { i: number; header: H; content: MgtContent } | null = null;
+  for (const [i, s] of slots.entries()) if (typeof s === 'object' && (best === null || s.header.seq > best.header.seq)) best = { i, ...s };
+  return best;
+}
+
 const bool = (v: string | undefined): boolean => v === '1' || v?.toLowerCase() === 'true';
 
 /** Our record of a VDI from xapi's. */
@@ -258,22 +265,16 @@ export function readMgt(ext: LvExtents): MgtState {
   try {
     const xapi = readXapi(r, ext);
     const slots = [0, 1].map((i) => readSlot(r, ext, slotOffset(i), SLOT, Header));
-    let best: { i: number; header: z.infer<typeof Header>; content: MgtContent } | null = null;
-    slots.forEach((s, i) => {
-      if (typeof s === 'object' && (best === null || s.header.seq > best.header.seq)) best = { i, ...s };
-    });
-    if (best !== null) {
-      const b: { i: number; header: z.infer<typeof Header>; content: MgtContent } = best;
+    const b = newest(slots);
+    if (b !== null) {
       const changed = xapi.bytes !== null && xapi.sha !== b.header.xml.now && xapi.sha !== b.header.xml.before;
       const theirs = changed ? decodeXapiMetadata(xapi.bytes!) : null;
       const state: MgtState = { kind: 'ours', content: theirs ? takeOverXapi(b.content, theirs) : b.content, seq: b.header.seq, slot: b.i, xmlSha: xapi.sha };
       if (theirs) state.tookOverXapi = true;
       return state;
     }
-    const v1 = [0, 1].map((i) => readSlot(r, ext, i * V1_SLOT, V1_SLOT, HeaderV1));
-    let bestV1: { seq: number; content: MgtContent } | null = null;
-    for (const s of v1) if (typeof s === 'object' && (bestV1 === null || s.header.seq > bestV1.seq)) bestV1 = { seq: s.header.seq, content: s.content };
-    if (bestV1 !== null) return { kind: 'ours', content: bestV1.content, seq: bestV1.seq, slot: -1, xmlSha: xapi.sha };
+    const v1 = newest([0, 1].map((i) => readSlot(r, ext, i * V1_SLOT, V1_SLOT, HeaderV1)));
+    if (v1 !== null) return { kind: 'ours', content: v1.content, seq: v1.header.seq, slot: -1, xmlSha: xapi.sha };
     const only = xapi.bytes === null ? null : decodeXapiMetadata(xapi.bytes);
     if (only !== null) return { kind: 'xapi', content: contentFromXapi(only), seq: 0, slot: -1, xmlSha: xapi.sha };
     if (r.read(ext, 0, SECTOR).every((b) => b === 0) && slots.every((s) => s === 'zero')) return { kind: 'empty', content: null, seq: 0, slot: -1, xmlSha: '' };

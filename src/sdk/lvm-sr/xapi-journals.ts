@@ -14,12 +14,12 @@ import * as vhdUtil from '../tools/vhd-util.js';
 import { hideBase } from './images.js';
 import type { Inventory } from './inventory.js';
 import { PvReader, type LvExtents } from './layout.js';
-import { HIDDEN_TAG, LV_PREFIX, lvDevicePath, UUID_RE } from './naming.js';
+import { HIDDEN_TAG, lvDevicePath, lvNameOf, UUID_RE } from './naming.js';
 import { errText, withLvPath, withLvPaths, type LvmSr } from './sr.js';
 import { writeQcow2Hidden } from '../formats/qcow2-header.js';
 import type { ImageFormat } from '../../driver-info.js';
 
-export const JOURNAL_TAG = 'journaler';
+const JOURNAL_TAG = 'journaler';
 
 export interface XapiJournal {
   lvName: string;
@@ -58,7 +58,7 @@ export function xapiJournals(inv: Inventory): XapiJournal[] {
 /** The LV holding VDI `uuid`, whichever its format, from the current LV list. */
 function lvOf(names: ReadonlySet<string>, uuid: string): { lvName: string; format: ImageFormat } | null {
   for (const format of ['vhd', 'raw', 'qcow2'] as const) {
-    const lvName = `${LV_PREFIX[format]}${uuid}`;
+    const lvName = lvNameOf(uuid, format);
     if (names.has(lvName)) return { lvName, format };
   }
   return null;
@@ -115,7 +115,7 @@ async function finishClone(sr: LvmSr, j: XapiJournal): Promise<string> {
   else if (base.format === 'qcow2') await withLvPath(sr, base.lvName, async (path) => writeQcow2Hidden(path, false));
   else if (baseRec.tags.includes(HIDDEN_TAG)) await lvm.lvchange({ vg: sr.vg, name: base.lvName, delTags: [HIDDEN_TAG] }, sr.scope);
   for (const leaf of [clone, orig]) if (leaf !== null) await lvm.lvremove({ vg: sr.vg, name: leaf.lvName }, sr.scope);
-  await lvm.lvrename({ vg: sr.vg, from: base.lvName, to: `${LV_PREFIX[base.format]}${j.id}` }, sr.scope);
+  await lvm.lvrename({ vg: sr.vg, from: base.lvName, to: lvNameOf(j.id, base.format) }, sr.scope);
   await lvm.lvremove({ vg: sr.vg, name: j.lvName }, sr.scope);
   return `clone of ${j.id} rolled back: base ${baseUuid} is ${j.id} again`;
 }
