@@ -8,7 +8,7 @@
 // comes back with its value, an inheriting snapshot shows its base, a stale
 // report is corrected, and a toolstack's own bare image-meta is kept.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { convert } from '../../src/sdk/formats/index.js';
 import { changeKeys, clearOwn, readEffective, reapplyAfterCopy, sidecarPath } from '../../src/sdk/image-meta/index.js';
@@ -210,5 +210,37 @@ describe('sr_scan reports image-meta (file SR)', () => {
     expect(keys(v)).toEqual({ text: null, from: null });
     expect(keys(snap)).toEqual({ text: null, from: null });
     expect(keys(d)).toEqual({ text: '{"com.example.note":"from the toolstack"}', from: null });
+  });
+});
+
+describe('sr_scan reads machine data without a second pass over the images', () => {
+  it('VHD and raw values come from the sidecars the directory lists, qcow2 values from the headers the scan read; an undecodable qcow2 extension is logged, its VDI left as it was', async () => {
+    s = scratch();
+    const sr = await createSr(s);
+    const made = {
+      vhd: await createWithMeta(s, sr, 'vhd', M1),
+      raw: await createWithMeta(s, sr, 'raw', '{"qemu.min-ram-MB":512}'),
+      qcow2: await createWithMeta(s, sr, 'qcow2', '{"qemu.min-ram-MB":2048}'),
+      plain: await ok(s, ['vdi-create', `sr-uuid=${sr}`, 'virtual-size=8MiB', 'name-label=plain', 'sm-config:image-format=qcow2']),
+      broken: await createWithMeta(s, sr, 'qcow2', '{"qemu.min-ram-MB":4096}'),
+    };
+    // The toolstack forgets them all: the scan brings them back with what the images hold.
+    for (const u of Object.values(made)) await ok(s, ['vdi-forget', `uuid=${u}`]);
+    // Break the broken one's extension payload magic ('VMMD' -> 'XMMD').
+    const path = imageOf(s, made.broken).path;
+    const head = readFileSync(path).subarray(0, 65536);
+    const at = head.indexOf('VMMD');
+    expect(at).toBeGreaterThan(0);
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.from('X'), 0, 1, at);
+    closeSync(fd);
+    await ok(s, ['sr-scan', `uuid=${sr}`]);
+    expect(keys(made.vhd)).toEqual({ text: M1, from: made.vhd });
+    expect(keys(made.raw)).toEqual({ text: '{"qemu.min-ram-MB":512}', from: made.raw });
+    expect(keys(made.qcow2)).toEqual({ text: '{"qemu.min-ram-MB":2048}', from: made.qcow2 });
+    expect(keys(made.plain)).toEqual({ text: null, from: null });
+    expect(vdisOfSr(s, sr).length).toBe(5);
+    expect(keys(made.broken)).toEqual({ text: null, from: null });
+    expect(readFileSync(s.env['SM_LOG_FILE']!, 'utf8')).toMatch(new RegExp(`machine data of VDI ${made.broken} not read: .*bad payload magic`));
   });
 });

@@ -20,7 +20,9 @@ import type { VdiFile } from './paths.js';
 import type { Inventory } from './inventory.js';
 import type { ReportedVdi } from './reconcile.js';
 import { storeFor } from '../image-meta/store.js';
+import { SIDECAR_SUFFIX } from '../image-meta/sidecar.js';
 import { uuidOfFileName } from './paths.js';
+import { readdirSync } from 'node:fs';
 import { basename } from 'node:path';
 
 export const IMAGE_META_SM_CONFIG_KEY = 'image-meta';
@@ -97,16 +99,24 @@ export async function applyImageMetaRequest(xapi: XenAPISession, vdiRef: string,
 /**
  * sr_scan: give each reported VDI its effective machine data (`imageMeta`,
  * written to sm_config image-meta/image-meta-from by the reconcile step).
- * Chains come from the inventory (already parsed); each image's own value is
- * read once (a sidecar read, or the qcow2 header). A VDI whose chain cannot be
- * read is left without `imageMeta`, so its record's keys are not touched.
+ * Chains come from the inventory (already parsed); each image's own value
+ * comes from the header the inventory read (qcow2), or from its sidecar, read
+ * only when the directory lists one (most images have none: one readdir
+ * instead of a failed open per image). A VDI whose chain cannot be read is
+ * left without `imageMeta`, so its record's keys are not touched.
  */
 export async function attachImageMeta(inv: Inventory, vdis: ReportedVdi[], log: (m: string) => void): Promise<void> {
+  const sidecars = new Set(readdirSync(inv.srDir).filter((n) => n.endsWith(SIDECAR_SUFFIX)));
   const own = new Map<string, string | null>();
   const ownOf = async (uuid: string): Promise<string | null> => {
     if (!own.has(uuid)) {
       const n = inv.vdis.get(uuid)!;
-      own.set(uuid, await storeFor({ path: n.path, format: n.format }).read({ path: n.path, format: n.format }));
+      const image = { path: n.path, format: n.format };
+      let value: string | null;
+      if (n.ownImageMeta !== undefined) value = n.ownImageMeta;
+      else if (n.format !== 'qcow2' && !sidecars.has(`${basename(n.path)}${SIDECAR_SUFFIX}`)) value = null;
+      else value = await storeFor(image).read(image);
+      own.set(uuid, value);
     }
     return own.get(uuid)!;
   };

@@ -20,6 +20,8 @@ export interface VdiNode {
   foreignParent: string | null;
   hidden: boolean;
   children: string[];
+  /** The image's own machine data when the header read held it (ImageInfo.ownImageMeta). */
+  ownImageMeta?: string | null;
 }
 
 export interface Inventory {
@@ -76,6 +78,7 @@ export async function readInventory(srDir: string, formats: readonly ImageFormat
       foreignParent,
       hidden: r.info.hidden,
       children: [],
+      ...(r.info.ownImageMeta !== undefined ? { ownImageMeta: r.info.ownImageMeta } : {}),
     });
   }
   for (const v of vdis.values()) {

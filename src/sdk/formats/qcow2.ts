@@ -9,7 +9,8 @@ import { SRError } from '../errors/sr-error.js';
 import * as qemuImg from '../tools/qemu-img.js';
 import { qcow2Refs, walkChain } from './chain.js';
 import { asSRError, refuseExisting, refuseShrink, removeQuietly } from './common.js';
-import { readQcow2Header, writeQcow2Hidden } from './qcow2-header.js';
+import { ownValueOfExtensions } from '../image-meta/qcow2-ext.js';
+import { readQcow2Header, writeQcow2Hidden, type Qcow2Header } from './qcow2-header.js';
 import { checkChainDepth, roundVirtualSize } from './rules.js';
 import { storageSize } from './size.js';
 import type { CoalesceResult, ImageFormatOps, ImageInfo, ImageRef, ScanRecord } from './types.js';
@@ -33,7 +34,14 @@ function qcow2Info(path: string): ImageInfo {
     parent: refs.parent?.path ?? null,
     parentFormat: refs.parent?.format ?? null,
     hidden: h.hidden,
+    ...ownImageMetaOf(h, abs),
   };
+}
+
+/** The machine data read along with the header: a scan then needs no second read of each image. */
+function ownImageMetaOf(h: Qcow2Header, path: string): Pick<ImageInfo, 'ownImageMeta'> {
+  const own = ownValueOfExtensions(h.extensions, path);
+  return own === undefined ? {} : { ownImageMeta: own };
 }
 
 function qemuFormat(f: ImageFormat): qemuImg.QemuFormat {

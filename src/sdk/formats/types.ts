@@ -26,6 +26,13 @@ export interface ImageInfo {
    * file `<path>.hidden` (raw has no header to keep it in).
    */
   hidden: boolean;
+  /**
+   * The image's own machine-data string (image-meta), when the header read
+   * already held it: qcow2 keeps it in a header extension (null: no own
+   * value). Absent when the scan did not see it (VHD and raw keep it in a
+   * sidecar file, or the extension could not be decoded): ask the store.
+   */
+  ownImageMeta?: string | null;
 }
 
 export type ScanRecord =

@@ -177,6 +177,21 @@ export function readQcow2MetaState(path: string): Qcow2MetaState | null {
   });
 }
 
+/**
+ * The own value held in a header already parsed (its extensions), or
+ * undefined when our extension there cannot be decoded (the caller reads the
+ * image, which reports why).
+ */
+export function ownValueOfExtensions(extensions: readonly { type: number; data: Buffer }[], path: string): string | null | undefined {
+  const ours = extensions.find((e) => e.type === EXT_IMAGE_META);
+  if (ours === undefined) return null;
+  try {
+    return decodePayload(ours.data, path).slots[0]?.slot.value ?? null;
+  } catch {
+    return undefined;
+  }
+}
+
 export function readQcow2Own(path: string): string | null {
   const s = readQcow2MetaState(path);
   return s?.slots[0]?.slot.value ?? null;

@@ -4,7 +4,8 @@
 // `<value>text</value>` strings, `<value/>`, every scalar type, arrays, structs
 // and any Unicode. Encoding writes what Python's xmlrpc.client.dumps writes,
 // because that is what sm's drivers print and what xapi has always parsed.
-import { SaxesParser } from 'saxes';
+import { createRequire } from 'node:module';
+import { readPlainXml, type XmlEvents } from './plain-xml.js';
 
 export type XmlRpcValue =
   | string
@@ -34,11 +35,12 @@ export class XmlRpcParseError extends Error {
 }
 
 // ---------------------------------------------------------------------------
-// Parsing: saxes (a maintained, strict, streaming XML 1.0 parser: it checks
-// well-formedness, character ranges and entity references) reports elements
-// and text as events. This module maps them: the envelope (methodCall,
-// params, fault, ...) as a small element tree, and each <value> decoded as it
-// streams by, so a several-MB answer (1000 VDI records) never becomes a DOM.
+// Parsing: elements and text come as events, from plain-xml.ts for the plain
+// XML that XML-RPC peers write, else from saxes (a maintained, strict,
+// streaming XML 1.0 parser: it checks well-formedness, character ranges and
+// entity references, and says what is wrong). This module maps them: the
+// envelope (methodCall, params, fault, ...) as a small element tree, and each
+// <value> decoded as it streams by, so a several-MB answer (1000 VDI records) never becomes a DOM.
 // A mapping error is kept with the value it belongs to and raised only when
 // that value is used, after the whole document proved well-formed: the same
 // errors, in the same order, as decoding a finished tree.
@@ -83,48 +85,42 @@ function scalarValue(name: string, text: string): Outcome {
   }
 }
 
-function parseTree(xml: string): Elem {
-  const parser = new SaxesParser();
+/** The receiver of a document's elements and text: builds the envelope and decodes each <value> as it goes. */
+function treeBuilder(): XmlEvents & { root: Elem } {
   const root: Elem = { name: '', children: [], text: '' };
   let top: Frame = { k: 'elem', el: root };
   const stack: Frame[] = [];
   const skip: Frame = { k: 'skip' };
-  const open = (f: Frame) => {
+  const push = (f: Frame) => {
     stack.push(top);
     top = f;
   };
   const newValue = (onDone: (o: Outcome) => void): Frame => ({ k: 'value', text: '', types: 0, result: undefined, onDone });
-  parser.on('error', (e) => {
-    throw new XmlRpcParseError(`not well-formed XML: ${e.message}`);
-  });
-  parser.on('doctype', () => {
-    throw new XmlRpcParseError('not well-formed XML-RPC: DOCTYPE declarations are not allowed');
-  });
-  parser.on('opentag', ({ name }) => {
+  const open = (name: string): void => {
     const f = top;
     switch (f.k) {
       case 'elem': {
         const el: Elem = { name, children: [], text: '' };
         f.el.children.push(el);
-        open(name === 'value' ? newValue((o) => (el.decoded = o)) : { k: 'elem', el });
+        push(name === 'value' ? newValue((o) => (el.decoded = o)) : { k: 'elem', el });
         return;
       }
       case 'value':
         f.types++;
-        if (name === 'array') open({ k: 'array', datas: 0, result: undefined, owner: f });
-        else if (name === 'struct') open({ k: 'struct', out: Object.create(null) as Record<string, XmlRpcValue>, error: undefined, owner: f });
-        else if (SCALARS.has(name)) open({ k: 'scalar', name, text: '', owner: f });
-        else open({ k: 'unknown', name, owner: f });
+        if (name === 'array') push({ k: 'array', datas: 0, result: undefined, owner: f });
+        else if (name === 'struct') push({ k: 'struct', out: Object.create(null) as Record<string, XmlRpcValue>, error: undefined, owner: f });
+        else if (SCALARS.has(name)) push({ k: 'scalar', name, text: '', owner: f });
+        else push({ k: 'unknown', name, owner: f });
         return;
       case 'array':
         if (name === 'data') {
           f.datas++;
-          open({ k: 'data', out: [], error: undefined, owner: f });
-        } else open(skip);
+          push({ k: 'data', out: [], error: undefined, owner: f });
+        } else push(skip);
         return;
       case 'data':
         if (name === 'value') {
-          open(
+          push(
             newValue((o) => {
               if (f.error) return;
               if ('error' in o) f.error = o.error;
@@ -133,31 +129,31 @@ function parseTree(xml: string): Elem {
           );
         } else {
           f.error ??= new XmlRpcParseError(`<data> may only hold <value>, found <${name}>`);
-          open(skip);
+          push(skip);
         }
         return;
       case 'struct':
-        if (name === 'member') open({ k: 'member', names: 0, name: '', values: 0, result: undefined, owner: f });
+        if (name === 'member') push({ k: 'member', names: 0, name: '', values: 0, result: undefined, owner: f });
         else {
           f.error ??= new XmlRpcParseError(`<struct> may only hold <member>, found <${name}>`);
-          open(skip);
+          push(skip);
         }
         return;
       case 'member':
         if (name === 'name') {
           f.names++;
-          open({ k: 'name', text: '', owner: f });
+          push({ k: 'name', text: '', owner: f });
         } else if (name === 'value') {
           f.values++;
-          open(newValue((o) => (f.result = o)));
-        } else open(skip);
+          push(newValue((o) => (f.result = o)));
+        } else push(skip);
         return;
       default:
         // Elements inside a scalar or a name add nothing to the value (their text is not the scalar's).
-        open(skip);
+        push(skip);
     }
-  });
-  parser.on('closetag', () => {
+  };
+  const close = (): void => {
     const f = top;
     top = stack.pop()!;
     switch (f.k) {
@@ -197,16 +193,41 @@ function parseTree(xml: string): Elem {
         return;
       default:
     }
-  });
-  const onText = (t: string) => {
+  };
+  const text = (t: string): void => {
     const f = top;
     if (f.k === 'elem') f.el.text += t;
     else if (f.k === 'value' || f.k === 'scalar' || f.k === 'name') f.text += t;
   };
-  parser.on('text', onText);
-  parser.on('cdata', onText);
+  return { root, open, close, text };
+}
+
+/** Reports `xml` to `ev` with saxes, the full XML 1.0 parser; throws XmlRpcParseError if it is not well-formed. */
+export function readXmlWithSaxes(xml: string, ev: XmlEvents): void {
+  // Loaded on first use: most documents never need it, and a driver call pays for every module it loads.
+  const { SaxesParser } = createRequire(import.meta.url)('saxes') as typeof import('saxes');
+  const parser = new SaxesParser();
+  parser.on('error', (e) => {
+    throw new XmlRpcParseError(`not well-formed XML: ${e.message}`);
+  });
+  parser.on('doctype', () => {
+    throw new XmlRpcParseError('not well-formed XML-RPC: DOCTYPE declarations are not allowed');
+  });
+  parser.on('opentag', ({ name }) => ev.open(name));
+  parser.on('closetag', () => ev.close());
+  parser.on('text', (t) => ev.text(t));
+  parser.on('cdata', (t) => ev.text(t));
   parser.write(xml).close();
-  const doc = root.children[0];
+}
+
+function parseTree(xml: string): Elem {
+  let builder = treeBuilder();
+  if (!readPlainXml(xml, builder)) {
+    // Outside the plain subset, or not well-formed: the full parser decides.
+    builder = treeBuilder();
+    readXmlWithSaxes(xml, builder);
+  }
+  const doc = builder.root.children[0];
   if (!doc) throw new XmlRpcParseError('not well-formed XML: no root element');
   return doc;
 }
