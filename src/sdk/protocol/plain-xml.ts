@@ -2,8 +2,8 @@
 // attributes, text with the predefined and numeric character references,
 // comments, CDATA and an XML declaration at the start. That covers what xapi
 // and Python's xmlrpc.client send, and it is read with indexOf and a few
-// anchored regexes, several times faster than a general XML parser (a
-// 1000-record VDI.get_all_records_where answer is about 2 MB).
+// anchored regexes, about twice as fast as saxes (a 1000-record
+// VDI.get_all_records_where answer is about 3 MB: 40-80 ms against 100-200).
 //
 // It reports the same elements and text a conforming parser would. Anything
 // outside that subset (attributes, DOCTYPE, processing instructions, unknown
