@@ -40,7 +40,8 @@ export class XmlRpcParseError extends Error {
 // streaming XML 1.0 parser: it checks well-formedness, character ranges and
 // entity references, and says what is wrong). This module maps them: the
 // envelope (methodCall, params, fault, ...) as a small element tree, and each
-// <value> decoded as it streams by, so a several-MB answer (1000 VDI records) never becomes a DOM.
+// <value> decoded as it streams by, so a several-MB answer (1000 VDI records)
+// never becomes a DOM.
 // A mapping error is kept with the value it belongs to and raised only when
 // that value is used, after the whole document proved well-formed: the same
 // errors, in the same order, as decoding a finished tree.
