@@ -10,6 +10,7 @@ import {
   parseMethodCall,
   parseMethodResponse,
 } from '../../src/sdk/protocol/xmlrpc.js';
+import { readPlainXml } from '../../src/sdk/protocol/plain-xml.js';
 import { pythonLoadsMany } from './helpers.js';
 
 describe('Python encodes, we decode', () => {
@@ -50,6 +51,15 @@ print(xmlrpc.client.dumps((v,), "m", allow_none=True))
     const odd =
       "<?xml version='1.0'?>\r\n<!-- hi --><methodCall><methodName>m</methodName><params><param><value><![CDATA[<raw>]]>&#65;&#x42;&quot;&apos;</value></param></params></methodCall>\r\n";
     expect(parseMethodCall(odd).params).toEqual(['<raw>AB"\'']);
+  });
+
+  it('well-formed XML outside the plain subset (attributes, a processing instruction) is decoded through saxes, to the same value', () => {
+    const plain = encodeMethodCallXapiStyle('vdi_create', [{ a: 'x & y', n: ['1', ''] }]);
+    expect(readPlainXml(plain, { open() {}, close() {}, text() {} })).toBe(true);
+    const unusual = plain.replace('<methodCall>', '<methodCall xmlns:x="urn:x"><?keep going?>').replace('<struct>', '<struct x:note="ignored">');
+    expect(readPlainXml(unusual, { open() {}, close() {}, text() {} })).toBe(false);
+    expect(parseMethodCall(unusual)).toEqual(parseMethodCall(plain));
+    expect(parseMethodCall(unusual).params).toEqual([{ a: 'x & y', n: ['1', ''] }]);
   });
 });
 

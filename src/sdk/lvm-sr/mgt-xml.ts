@@ -10,11 +10,10 @@
 //   4+2k   <vdi><name_label>…</name_label><name_description>…</name_description>
 //   5+2k   <uuid>…</uuid><is_a_snapshot>0|1</is_a_snapshot>…<deleted>0|1</deleted></vdi>
 // xapi marks a removed VDI `deleted` and reuses its slot; we write live records only.
-import { SaxesParser } from 'saxes';
 import { SRError } from '../errors/sr-error.js';
 // xapi escapes with xml.sax.saxutils.escape: & < > only, as Python's xmlrpc does; so
 // our cuts (cutToFit) land where xapi's do.
-import { escapeXml } from '../protocol/xmlrpc.js';
+import { escapeXml, readXml } from '../protocol/xmlrpc.js';
 import { UUID_RE } from './naming.js';
 
 export const SECTOR = 512;
@@ -117,28 +116,32 @@ export function encodeXapiMetadata(sr: XapiSrInfo, vdis: XapiVdiRecord[], room: 
 
 /** Parse `<root>…</root>` into its child elements' trimmed texts (nested elements become records). */
 function parseFlat(xml: string): Record<string, string | Record<string, string>> {
-  const parser = new SaxesParser();
+  return readXml(xml, flatReceiver).top;
+}
+
+function flatReceiver() {
   const stack: { name: string; text: string; children: Record<string, string> | null }[] = [];
   const top: Record<string, string | Record<string, string>> = {};
-  parser.on('opentag', (t) => {
-    const parent = stack.at(-1);
-    if (parent && parent.children === null) parent.children = {};
-    stack.push({ name: t.name, text: '', children: null });
-  });
-  parser.on('text', (t) => {
-    const cur = stack.at(-1);
-    if (cur) cur.text += t;
-  });
-  parser.on('closetag', () => {
-    const done = stack.pop()!;
-    const parent = stack.at(-1);
-    if (!parent) return;
-    const value = done.children ?? done.text.trim();
-    if (stack.length === 1) top[done.name] = value;
-    else if (parent.children !== null && typeof value === 'string') parent.children[done.name] = value;
-  });
-  parser.write(xml).close();
-  return top;
+  return {
+    top,
+    open(name: string): void {
+      const parent = stack.at(-1);
+      if (parent && parent.children === null) parent.children = {};
+      stack.push({ name, text: '', children: null });
+    },
+    text(t: string): void {
+      const cur = stack.at(-1);
+      if (cur) cur.text += t;
+    },
+    close(): void {
+      const done = stack.pop()!;
+      const parent = stack.at(-1);
+      if (!parent) return;
+      const value = done.children ?? done.text.trim();
+      if (stack.length === 1) top[done.name] = value;
+      else if (parent.children !== null && typeof value === 'string') parent.children[done.name] = value;
+    },
+  };
 }
 
 const text = (buf: Buffer, from: number, to: number): string => buf.subarray(from, to).toString('utf8').replace(/\0/g, '');

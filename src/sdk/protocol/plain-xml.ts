@@ -36,10 +36,15 @@ function isXmlChar(cp: number): boolean {
   return cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
 }
 
+/** XML's end-of-line handling: CR LF and a lone CR read as LF. */
+function normaliseLineEnds(raw: string): string {
+  return raw.includes('\r') ? raw.replace(/\r\n?/g, '\n') : raw;
+}
+
 /** Character data as a parser reports it (line ends normalised, references replaced); undefined if not plain. */
 function textOf(raw: string): string | undefined {
   if (raw.includes(']]>')) return undefined;
-  const t = raw.includes('\r') ? raw.replace(/\r\n?/g, '\n') : raw;
+  const t = normaliseLineEnds(raw);
   let amp = t.indexOf('&');
   if (amp < 0) return t;
   let out = '';
@@ -111,8 +116,7 @@ export function readPlainXml(xml: string, ev: XmlEvents): boolean {
       } else if (open.length > 0 && xml.startsWith('<![CDATA[', lt)) {
         const close = xml.indexOf(']]>', lt + 9);
         if (close < 0) return false;
-        const raw = xml.slice(lt + 9, close);
-        ev.text(raw.includes('\r') ? raw.replace(/\r\n?/g, '\n') : raw);
+        ev.text(normaliseLineEnds(xml.slice(lt + 9, close)));
         pos = close + 3;
       } else return false; // DOCTYPE, or CDATA outside the root
     } else {

@@ -221,14 +221,22 @@ export function readXmlWithSaxes(xml: string, ev: XmlEvents): void {
   parser.write(xml).close();
 }
 
+/**
+ * Reports `xml` to a receiver made by `receiver`: the plain-XML reader's when
+ * the document is plain, else a fresh one fed by saxes, which accepts it or
+ * throws XmlRpcParseError saying what is wrong. Returns the receiver that saw
+ * the whole document.
+ */
+export function readXml<R extends XmlEvents>(xml: string, receiver: () => R): R {
+  const fast = receiver();
+  if (readPlainXml(xml, fast)) return fast;
+  const full = receiver();
+  readXmlWithSaxes(xml, full);
+  return full;
+}
+
 function parseTree(xml: string): Elem {
-  let builder = treeBuilder();
-  if (!readPlainXml(xml, builder)) {
-    // Outside the plain subset, or not well-formed: the full parser decides.
-    builder = treeBuilder();
-    readXmlWithSaxes(xml, builder);
-  }
-  const doc = builder.root.children[0];
+  const doc = readXml(xml, treeBuilder).root.children[0];
   if (!doc) throw new XmlRpcParseError('not well-formed XML: no root element');
   return doc;
 }
