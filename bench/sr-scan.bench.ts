@@ -10,6 +10,10 @@
 //     steady state (the first scan introduced all records). This is the goal figure;
 //   * sr_scan via smctl: the same plus smctl's own start-up (a CLI process per
 //     command, which xapi, a daemon, does not pay);
+//   * what any driver must pay, to show how far below the driver call the goal
+//     lies: Node's start-up alone; start-up plus loading zod, which validates every
+//     call at the edge; and the floor (bench/scan-floor.mjs), one process that only
+//     reads the headers and fetches the SR's VDI records, as every sr_scan must;
 // each as a ratio to the bare vhd-util scan. Goal: driver sr_scan ≤ 1.5×.
 // Run: npx tsx bench/sr-scan.bench.ts   (needs dist/ built: npx tsc -p tsconfig.build.json)
 import { execa } from 'execa';
@@ -22,7 +26,7 @@ import { opsFor } from '../src/sdk/formats/index.js';
 import { runTool } from '../src/sdk/tools/run.js';
 import { createVhd, snapshotVhd } from '../src/sdk/vhd/create.js';
 import { setHidden } from '../src/sdk/vhd/ops.js';
-import { srScan, Toolstack } from '../src/toolstack/index.js';
+import { srScan, Toolstack, XenApiEndpoint } from '../src/toolstack/index.js';
 import { benchEnv, median, timed } from './stats.js';
 
 const ROUNDS = 5;
@@ -103,14 +107,27 @@ async function main(): Promise<void> {
     const core: { wall: number; cpu: number }[] = [];
     const driver: { wall: number; cpu: number }[] = [];
     const viaSmctl: { wall: number; cpu: number }[] = [];
+    const floor: { wall: number; cpu: number }[] = [];
+    const nodeStart: { wall: number; cpu: number }[] = [];
+    const withZod: { wall: number; cpu: number }[] = [];
+    const zodEntry = join(ROOT, 'node_modules', 'zod', 'index.js');
+    const endpoint = await XenApiEndpoint.start(ts.db);
+    const floorArgv = [process.execPath, join(ROOT, 'bench', 'scan-floor.mjs'), srDir, endpoint.newSession(), ts.srByUuid(sr).ref];
     try {
+      // The floor must do the whole of its work, or its figure means nothing.
+      const floorSaid = (await runTool(floorArgv, { env: { SM_XAPI_URL: endpoint.url } })).stdout.trim();
+      if (floorSaid !== '1000 images, 1000 records') throw new Error(`scan-floor.mjs: expected 1000 images and 1000 records, got: ${floorSaid}`);
       for (let r = 0; r < ROUNDS; r++) {
         bare.push(await measured(() => runTool([vhdUtilPath(), 'scan', '-f', '-c', '-m', join(srDir, '*.vhd')])));
         core.push(await measured(() => readInventory(srDir)));
         driver.push(await measured(() => srScan(ts, sr)));
         viaSmctl.push(await measured(() => smctl('sr-scan', `uuid=${sr}`)));
+        nodeStart.push(await measured(() => runTool([process.execPath, '-e', '0'])));
+        withZod.push(await measured(() => runTool([process.execPath, '-e', 'import(process.argv[1])', zodEntry])));
+        floor.push(await measured(() => runTool(floorArgv, { env: { SM_XAPI_URL: endpoint.url } })));
       }
     } finally {
+      await endpoint.close();
       ts.close();
     }
     const records = Number(await smctl('vdi-list', `sr-uuid=${sr}`, '--minimal').then((o) => o.split(',').filter(Boolean).length, () => NaN));
@@ -132,6 +149,9 @@ async function main(): Promise<void> {
     row('core scan, in-process (1000 images):          ', core, false);
     row('driver sr_scan, one driver call (steady state):', driver, true);
     row('sr_scan via smctl (+ CLI start-up):            ', viaSmctl, false);
+    row('node start-up alone (node -e 0):               ', nodeStart, false);
+    row('node start-up + import zod (edge validation):  ', withZod, false);
+    row('floor: start-up + header read + record fetch:  ', floor, false);
   } finally {
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${dir}/`));
     for (const m of mounts) await execa('umount', [m], { reject: false });
