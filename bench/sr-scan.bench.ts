@@ -13,7 +13,8 @@
 //   * what any driver must pay, to show how far below the driver call the goal
 //     lies: Node's start-up alone; start-up plus loading zod, which validates every
 //     call at the edge; and the floor (bench/scan-floor.mjs), one process that only
-//     reads the headers and fetches the SR's VDI records, as every sr_scan must;
+//     reads the headers and fetches the SR's VDI records the driver's way, as every
+//     sr_scan must;
 // each as a ratio to the bare vhd-util scan. Goal: driver sr_scan ≤ 1.5×.
 // Run: npx tsx bench/sr-scan.bench.ts   (needs dist/ built: npx tsc -p tsconfig.build.json)
 import { execa } from 'execa';
@@ -110,12 +111,13 @@ async function main(): Promise<void> {
     const floor: { wall: number; cpu: number }[] = [];
     const nodeStart: { wall: number; cpu: number }[] = [];
     const withZod: { wall: number; cpu: number }[] = [];
-    const zodEntry = join(ROOT, 'node_modules', 'zod', 'index.js');
+    const zodEntry = import.meta.resolve('zod');
     const endpoint = await XenApiEndpoint.start(ts.db);
     const floorArgv = [process.execPath, join(ROOT, 'bench', 'scan-floor.mjs'), srDir, endpoint.newSession(), ts.srByUuid(sr).ref];
+    const runFloor = () => runTool(floorArgv, { env: { SM_XAPI_URL: endpoint.url } });
     try {
       // The floor must do the whole of its work, or its figure means nothing.
-      const floorSaid = (await runTool(floorArgv, { env: { SM_XAPI_URL: endpoint.url } })).stdout.trim();
+      const floorSaid = (await runFloor()).stdout.trim();
       if (floorSaid !== '1000 images, 1000 records') throw new Error(`scan-floor.mjs: expected 1000 images and 1000 records, got: ${floorSaid}`);
       for (let r = 0; r < ROUNDS; r++) {
         bare.push(await measured(() => runTool([vhdUtilPath(), 'scan', '-f', '-c', '-m', join(srDir, '*.vhd')])));
@@ -124,7 +126,7 @@ async function main(): Promise<void> {
         viaSmctl.push(await measured(() => smctl('sr-scan', `uuid=${sr}`)));
         nodeStart.push(await measured(() => runTool([process.execPath, '-e', '0'])));
         withZod.push(await measured(() => runTool([process.execPath, '-e', 'import(process.argv[1])', zodEntry])));
-        floor.push(await measured(() => runTool(floorArgv, { env: { SM_XAPI_URL: endpoint.url } })));
+        floor.push(await measured(runFloor));
       }
     } finally {
       await endpoint.close();

@@ -39,7 +39,7 @@ mount "$LOOP" "$MNT"
 mkdir -p "$MNT/file-sr"
 
 # Extra sm-conformance options for every suite, e.g. "--only sr-lifecycle --format vhd"
-# for a quick run (the full suites take most of an hour in the test host).
+# for a quick run (the full suites take about half an hour each in the test host).
 read -r -a SUITE_ARGS <<< "${SM_MAIN_CONFORMANCE_ARGS-}"
 
 export SMCTL_DB=$WORK/state.db SM_LOCK_DIR=$WORK/lock SM_SR_MOUNT_ROOT=$WORK/sr-mount SM_RUN_DIR=$WORK/run SM_LOG_FILE=$WORK/SMlog
@@ -65,7 +65,7 @@ reports+=("$WORK/lvm.json")
 # host): these suites run in the test host, every declared format, on storage
 # made there (a loop device for ext and lvm, the guest's kernel NFS server on
 # 127.0.0.1 for nfs). Under emulation every driver call costs seconds: they take
-# most of an hour (docs/conformance.md has the timings). SM_MAIN_GUEST_TYPES
+# about half an hour (docs/conformance.md has the timings). SM_MAIN_GUEST_TYPES
 # chooses them: comma-separated groups, each group one guest whose suites run
 # side by side, the guests at the same time (each user-mode-linux guest keeps
 # about one core busy). Default: ext and nfs in one guest, lvm in another. ""
